@@ -1,0 +1,36 @@
+# carrier-sim: `make run` and `make test` work on a fresh machine; both set up .venv when missing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup run serve test soak bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,load,mqtt]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## the main job: start the simulator in the foreground (Ctrl-C stops it)
+run: setup
+	$(VENV)/bin/carrier-sim serve
+
+serve: run
+
+## the tests (no soaks): well under 15 minutes on 2 cores
+test: setup
+	$(PY) -m pytest -q -m "not soak"
+
+## long soak tests only
+soak: setup
+	$(PY) -m pytest -q -m soak
+
+## benchmarks: prints tables; record them in bench/RESULTS.md
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

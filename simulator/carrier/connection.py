@@ -1,0 +1,149 @@
+"""One ESME connection: a thin asyncio Protocol around the sans-IO SmppSession.
+
+It frames nothing and validates nothing itself (the session does); it hands PDUs to the Smsc,
+batches writes, applies back-pressure, and cleans up on close. It must never block the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+from simulator.smpp.constants import CommandId
+from simulator.smpp.pdu import Pdu
+from simulator.smpp.session import BindState, ProtocolViolation, Role, SmppSession
+
+from .delivery import PendingDelivery
+
+if TYPE_CHECKING:
+    from .smsc import AccountState, Smsc
+
+log = logging.getLogger("carrier_sim.connection")
+_ids = itertools.count(1)
+
+
+class SmscConnection(asyncio.Protocol):
+    """The SMSC's end of one TCP connection."""
+
+    def __init__(self, smsc: "Smsc") -> None:
+        self.smsc = smsc
+        self.id = next(_ids)
+        self.session = SmppSession(Role.SMSC)
+        self.transport: asyncio.Transport | None = None
+        self.peer = ""
+        self.account: "AccountState | None" = None
+        self.bind_type = ""
+        self.deliveries: dict[int, PendingDelivery] = {}  # sequence -> deliver_sm in flight
+        now = smsc.clock()
+        self.opened_at = now
+        self.last_received = now
+        self.enquire_sent_at: float | None = None
+        self.enquire_sequence = 0
+        self.closing = False
+        self._in_batch = False
+        self._dirty = False
+        self.violations = 0
+
+    # ---------------------------------------------------------------- asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.smsc.connection_opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_received = self.smsc.clock()
+        session = self.session
+        self._in_batch = True
+        try:
+            events = session.receive_data(data)
+            while events:
+                dispatch = self.smsc.dispatch
+                for event in events:
+                    if type(event) is ProtocolViolation:
+                        self._on_violation(event)
+                    else:
+                        dispatch(self, event)
+                # a bind pauses the session until it is answered; go on with what came behind it
+                events = session.receive_data(b"") if not session.paused and session._buffer else []
+        finally:
+            self._in_batch = False
+        self.flush()
+        if session.state is BindState.CLOSED:
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.smsc.connection_closed(self, exc)
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        # the peer is not reading what we send: stop reading what it sends until it catches up
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.closing:
+            self.transport.resume_reading()
+
+    # ---------------------------------------------------------------- sending
+    def send(self, pdu: Pdu) -> int:
+        """Queue a PDU; written at the end of the current batch or on the next loop turn."""
+        sequence = self.session.send(pdu)
+        if not self._in_batch and not self._dirty:
+            self._dirty = True
+            self.smsc.mark_dirty(self)
+        return sequence
+
+    def send_delivery(self, item: PendingDelivery) -> None:
+        item.pdu.sequence = 0  # a retry is a new PDU with a new sequence number
+        sequence = self.send(item.pdu)
+        self.deliveries[sequence] = item
+
+    def flush(self) -> None:
+        self._dirty = False
+        data = self.session.data_to_send()
+        if data and self.transport is not None:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        """Write what is queued, then close."""
+        if self.closing:
+            return
+        self.closing = True
+        self.flush()
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    # ---------------------------------------------------------------- helpers
+    def _on_violation(self, violation: ProtocolViolation) -> None:
+        self.violations += 1
+        self.smsc.stats.protocol_violations += 1
+        name = _command_name(violation.command_id)
+        log.info("%s conn %d: refused %s seq %d: %s", self.peer, self.id, name, violation.sequence, violation.detail)
+
+    @property
+    def can_receive(self) -> bool:
+        return self.session.can_receive
+
+    def __repr__(self) -> str:
+        who = self.account.config.system_id if self.account else "-"
+        return f"<SmscConnection {self.id} {self.peer} {who} {self.session.state.value}>"
+
+
+def _command_name(command_id: int) -> str:
+    try:
+        return CommandId(command_id).name
+    except ValueError:
+        return f"0x{command_id:08X}"

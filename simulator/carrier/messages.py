@@ -1,0 +1,132 @@
+"""Messages the SMSC holds: the in-memory store for query_sm/cancel_sm/replace_sm, and message ids.
+
+Bounded: the oldest final messages are forgotten past `capacity` (query_sm then answers
+ESME_RINVMSGID). The durable record of every message is the ledger's job, not this store's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from simulator.faults.outcome import Outcome
+from simulator.smpp.constants import MessageState
+
+
+class MessageIdAllocator:
+    """Message ids: a node prefix and a counter, decimal, the same text in the resp and the receipt."""
+
+    def __init__(self, prefix: str = "", width: int = 10, start: int = 1) -> None:
+        self.prefix = prefix
+        self.width = width
+        self._next = start
+
+    def __call__(self) -> str:
+        n = self._next
+        self._next = n + 1
+        return f"{self.prefix}{n:0{self.width}d}"
+
+
+class Message:
+    """One message (one segment, or one destination of a submit_multi) at the SMSC."""
+
+    __slots__ = (
+        "message_id",
+        "account",
+        "bind_id",
+        "source",
+        "destination",
+        "data_coding",
+        "esm_class",
+        "registered_delivery",
+        "short_message",
+        "segments",
+        "submit_time",
+        "submit_wall",
+        "outcome",
+        "state",
+        "done_time",
+        "done_wall",
+        "receipt_pending",
+    )
+
+    def __init__(
+        self,
+        message_id: str,
+        account: str,
+        bind_id: int,
+        source: str,
+        destination: str,
+        data_coding: int,
+        esm_class: int,
+        registered_delivery: int,
+        short_message: bytes,
+        segments: int,
+        outcome: Outcome,
+        now: float,
+    ) -> None:
+        self.message_id = message_id
+        self.account = account
+        self.bind_id = bind_id
+        self.source = source
+        self.destination = destination
+        self.data_coding = data_coding
+        self.esm_class = esm_class
+        self.registered_delivery = registered_delivery
+        self.short_message = short_message
+        self.segments = segments
+        self.outcome = outcome
+        self.submit_time = now
+        self.submit_wall = time.time()
+        self.state = MessageState.ENROUTE
+        self.done_time: float | None = None
+        self.done_wall: float | None = None
+        self.receipt_pending = False
+
+    @property
+    def is_final(self) -> bool:
+        return self.state is not MessageState.ENROUTE
+
+    def finish(self, state: MessageState, now: float) -> None:
+        self.state = state
+        self.done_time = now
+        self.done_wall = time.time()
+
+
+class MessageStore:
+    """message_id -> Message, bounded; a submit_multi id maps to one Message per destination."""
+
+    def __init__(self, capacity: int = 2_000_000) -> None:
+        self.capacity = capacity
+        self._messages: OrderedDict[str, Message | list[Message]] = OrderedDict()
+        self.forgotten = 0
+
+    def add(self, message: Message) -> None:
+        existing = self._messages.get(message.message_id)
+        if existing is None:
+            self._messages[message.message_id] = message
+        elif isinstance(existing, list):
+            existing.append(message)
+        else:
+            self._messages[message.message_id] = [existing, message]
+        if len(self._messages) > self.capacity:
+            self._messages.popitem(last=False)
+            self.forgotten += 1
+
+    def get(self, message_id: str) -> list[Message]:
+        found = self._messages.get(message_id)
+        if found is None:
+            return []
+        return found if isinstance(found, list) else [found]
+
+    def pending(self) -> list[Message]:
+        """Messages without a final state (a scan: for cancel_sm by address, which is rare)."""
+        out: list[Message] = []
+        for entry in self._messages.values():
+            for message in entry if isinstance(entry, list) else (entry,):
+                if not message.is_final:
+                    out.append(message)
+        return out
+
+    def __len__(self) -> int:
+        return len(self._messages)

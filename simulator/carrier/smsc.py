@@ -1,0 +1,641 @@
+"""The SMSC: accounts and binds, submit handling, the message store, receipts, MO, housekeeping.
+
+It asks a decider (simulator.faults) what happens to each message and carries the Outcome out;
+the protocol is the session's job and delivery the router's. Blocking calls never run on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from simulator.faults.outcome import DeliverEverything, Outcome, Submission, message_text
+from simulator.scenario import Account, Carrier
+from simulator.smpp.coding import CodingError, choose_coding, count_segments, split_message
+from simulator.smpp.constants import (
+    CommandId,
+    CommandStatus,
+    DataCoding,
+    EsmClass,
+    MessageState,
+    RegisteredDelivery,
+    Tag,
+)
+from simulator.smpp.pdu import DeliverSm, EnquireLink, Pdu, SmeAddress, Unbind
+from simulator.smpp.receipt import Receipt
+from simulator.smpp.session import BindState
+
+from .connection import SmscConnection
+from .delivery import DeliveryRouter, PendingDelivery
+from .messages import Message, MessageIdAllocator, MessageStore
+from .scheduler import Scheduler
+
+log = logging.getLogger("carrier_sim.smsc")
+C = CommandId
+S = CommandStatus
+
+BIND_TYPES = {
+    C.bind_transmitter: "transmitter",
+    C.bind_receiver: "receiver",
+    C.bind_transceiver: "transceiver",
+}
+SC_INTERFACE_VERSION = {Tag.sc_interface_version: b"\x34"}
+
+
+class Decider(Protocol):
+    def decide(self, submission: Submission, now: float) -> Outcome: ...
+
+
+@dataclass
+class AccountState:
+    """An account's live state: its configuration, its binds and its delivery queue."""
+
+    config: Account
+    router: DeliveryRouter
+    binds: set[SmscConnection] = field(default_factory=set)
+
+
+@dataclass
+class CarrierStats:
+    connections: int = 0
+    binds: int = 0
+    bind_failures: int = 0
+    submits: int = 0  # submit_sm / data_sm / submit_multi destinations received while bound
+    accepted: int = 0
+    refused: int = 0
+    unanswered: int = 0  # submits left unanswered on purpose (the "no response" fault)
+    receipts: int = 0  # receipts generated (queued for delivery)
+    mo: int = 0
+    protocol_violations: int = 0
+    dead_peers: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class Smsc:
+    """The fake carrier's SMSC. `await start()`, then ESMEs connect; `await stop()` to end."""
+
+    def __init__(
+        self,
+        config: Carrier | None = None,
+        decider: Decider | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        housekeeping_interval: float = 0.5,
+        message_ids: MessageIdAllocator | None = None,
+    ) -> None:
+        self.config = config or Carrier()
+        self.decider: Decider = decider or DeliverEverything(self.config.receipt_delay_ms / 1000)
+        self.clock = clock
+        self.housekeeping_interval = housekeeping_interval
+        self.new_message_id = message_ids or MessageIdAllocator()
+        self.scheduler = Scheduler(self._fire, clock=clock)
+        self.store = MessageStore(self.config.message_store_size)
+        self.stats = CarrierStats()
+        self.accounts: dict[str, AccountState] = {
+            acct.system_id: AccountState(acct, self._new_router(acct.system_id)) for acct in self.config.accounts
+        }
+        self.connections: set[SmscConnection] = set()
+        self._dirty: list[SmscConnection] = []
+        self._flush_scheduled = False
+        self._server: asyncio.Server | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._submissions = 0
+        self._dispatch: dict[int, Callable[[SmscConnection, Any], None]] = {
+            C.submit_sm: self._on_submit_sm,
+            C.data_sm: self._on_data_sm,
+            C.submit_multi: self._on_submit_multi,
+            C.deliver_sm_resp: self._on_delivery_response,
+            C.data_sm_resp: self._on_delivery_response,
+            C.generic_nack: self._on_generic_nack,
+            C.enquire_link: self._on_enquire_link,
+            C.enquire_link_resp: self._on_enquire_link_resp,
+            C.bind_transmitter: self._on_bind,
+            C.bind_receiver: self._on_bind,
+            C.bind_transceiver: self._on_bind,
+            C.unbind: self._on_unbind,
+            C.unbind_resp: self._on_unbind_resp,
+            C.query_sm: self._on_query_sm,
+            C.cancel_sm: self._on_cancel_sm,
+            C.replace_sm: self._on_replace_sm,
+        }
+
+    def _new_router(self, system_id: str) -> DeliveryRouter:
+        cfg = self.config
+        return DeliveryRouter(
+            system_id,
+            window=cfg.deliver_window,
+            ttl=cfg.receipt_ttl_s,
+            max_queued=cfg.max_queued_per_account,
+            retry_delay=cfg.retry_delay_s,
+            clock=self.clock,
+            schedule=self._schedule_call,
+            on_done=self._delivery_done,
+        )
+
+    # ================================================================ lifecycle
+    async def start(self, host: str | None = None, port: int | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._server = await loop.create_server(
+            lambda: SmscConnection(self),
+            host if host is not None else self.config.host,
+            port if port is not None else self.config.port,
+            reuse_address=True,
+            backlog=1024,
+        )
+        self.scheduler.start(loop)
+        self._housekeeping = loop.create_task(self._housekeep())
+        log.info("SMSC listening on %s", ", ".join(self.addresses))
+
+    @property
+    def addresses(self) -> list[str]:
+        if self._server is None:
+            return []
+        return [f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in self._server.sockets]
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop listening, unbind every bound ESME, wait up to `grace` for unbind_resp, then close."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            if conn.session.is_bound and not conn.closing:
+                try:
+                    conn.send(Unbind())
+                except Exception:  # noqa: BLE001 - state changed under us; closing anyway
+                    pass
+                conn.flush()
+        deadline = self.clock() + grace
+        while self.connections and self.clock() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            conn.abort()
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            try:
+                await self._housekeeping
+            except asyncio.CancelledError:
+                pass
+        self.scheduler.stop()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    # ================================================================ connections
+    def connection_opened(self, conn: SmscConnection) -> None:
+        self.connections.add(conn)
+        self.stats.connections += 1
+
+    def connection_closed(self, conn: SmscConnection, exc: Exception | None) -> None:
+        self.connections.discard(conn)
+        account = conn.account
+        if account is not None:
+            account.binds.discard(conn)
+            if conn.bind_type in ("receiver", "transceiver"):
+                account.router.remove_receiver(conn)
+            log.info("unbound %s (%s) conn %d from %s", account.config.system_id, conn.bind_type, conn.id, conn.peer)
+            conn.account = None
+
+    def mark_dirty(self, conn: SmscConnection) -> None:
+        self._dirty.append(conn)
+        if not self._flush_scheduled and self._loop is not None:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush_dirty)
+
+    def _flush_dirty(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn.flush()
+
+    def dispatch(self, conn: SmscConnection, pdu: Pdu) -> None:
+        handler = self._dispatch.get(pdu.command_id)
+        if handler is not None:
+            handler(conn, pdu)
+        else:
+            log.debug("conn %d: ignoring %s", conn.id, pdu.name)
+
+    # ================================================================ binds
+    def _on_bind(self, conn: SmscConnection, pdu: Any) -> None:
+        bind_type = BIND_TYPES[pdu.command_id]
+        account = self.accounts.get(pdu.system_id)
+        if account is None:
+            status = S.ESME_RINVSYSID
+        elif pdu.password != account.config.password:
+            status = S.ESME_RINVPASWD
+        elif bind_type not in account.config.bind_types:
+            status = S.ESME_RBINDFAIL
+        elif len(account.binds) >= account.config.max_binds:
+            status = S.ESME_RBINDFAIL
+        else:
+            status = S.ESME_ROK
+        if status != S.ESME_ROK:
+            self.stats.bind_failures += 1
+            log.info("bind %s as %s from %s refused: %s", pdu.system_id, bind_type, conn.peer, S(status).name)
+            conn.send(pdu.response(status=status, system_id=self.config.system_id))
+            return
+        assert account is not None
+        conn.send(pdu.response(system_id=self.config.system_id, tlvs=dict(SC_INTERFACE_VERSION)))
+        conn.account = account
+        conn.bind_type = bind_type
+        account.binds.add(conn)
+        self.stats.binds += 1
+        log.info("bound %s as %s, conn %d from %s", pdu.system_id, bind_type, conn.id, conn.peer)
+        if bind_type in ("receiver", "transceiver"):
+            account.router.add_receiver(conn)
+
+    def _on_unbind(self, conn: SmscConnection, pdu: Pdu) -> None:
+        conn.send(pdu.response())  # the session is CLOSED now; the connection closes after the flush
+
+    def _on_unbind_resp(self, conn: SmscConnection, pdu: Pdu) -> None:
+        conn.close()
+
+    def _on_enquire_link(self, conn: SmscConnection, pdu: Pdu) -> None:
+        conn.send(pdu.response())
+
+    def _on_enquire_link_resp(self, conn: SmscConnection, pdu: Pdu) -> None:
+        if pdu.sequence == conn.enquire_sequence:
+            conn.enquire_sent_at = None
+
+    def _on_generic_nack(self, conn: SmscConnection, pdu: Pdu) -> None:
+        item = conn.deliveries.pop(pdu.sequence, None)
+        if item is not None and conn.account is not None:
+            conn.account.router.on_response(item, pdu.status or S.ESME_RUNKNOWNERR)
+
+    # ================================================================ submits
+    def _on_submit_sm(self, conn: SmscConnection, pdu: Any) -> None:
+        self._submit_one(conn, pdu, pdu.destination_addr)
+
+    def _on_data_sm(self, conn: SmscConnection, pdu: Any) -> None:
+        self._submit_one(conn, pdu, pdu.destination_addr)
+
+    def _body(self, pdu: Any) -> tuple[bytes, int, int]:
+        """(body, segments, status): the message octets and how many SMS they make."""
+        tlvs = pdu.tlvs
+        payload = tlvs.get(Tag.message_payload) if tlvs else None
+        short = getattr(pdu, "short_message", b"")
+        if payload is None:
+            if tlvs and Tag.sar_total_segments in tlvs:
+                return short, 1, 0
+            return short, 1, 0
+        if short:
+            return b"", 0, S.ESME_RINVMSGLEN  # both message_payload and short_message: spec 5.3.2.32
+        try:
+            return payload, count_segments(payload, pdu.data_coding), 0
+        except CodingError:
+            return payload, 1, 0
+
+    def _submit_one(self, conn: SmscConnection, pdu: Any, destination: str) -> None:
+        account = conn.account
+        self.stats.submits += 1
+        if not destination:
+            self._refuse(conn, pdu, S.ESME_RINVDSTADR)
+            return
+        body, segments, status = self._body(pdu)
+        if status:
+            self._refuse(conn, pdu, status)
+            return
+        now = self.clock()
+        index = self._submissions
+        self._submissions = index + 1
+        assert account is not None
+        submission = Submission(
+            account.config.system_id,
+            conn.id,
+            pdu.source_addr,
+            destination,
+            pdu.data_coding,
+            pdu.esm_class,
+            body,
+            segments,
+            pdu.registered_delivery,
+            index,
+        )
+        outcome = self.decider.decide(submission, now)
+        if outcome.submit_status:
+            self.stats.refused += 1
+            self._respond(conn, pdu.response(status=outcome.submit_status), outcome)
+            return
+        message_id = self.new_message_id()
+        message = Message(
+            message_id,
+            submission.account,
+            conn.id,
+            submission.source,
+            destination,
+            submission.data_coding,
+            submission.esm_class,
+            submission.registered_delivery,
+            body,
+            segments,
+            outcome,
+            now,
+        )
+        self.store.add(message)
+        self.stats.accepted += 1
+        self._respond(conn, pdu.response(message_id=message_id), outcome)
+        self._start_delivery(message, now)
+
+    def _on_submit_multi(self, conn: SmscConnection, pdu: Any) -> None:
+        account = conn.account
+        assert account is not None
+        body, segments, status = self._body(pdu)
+        if status:
+            self._refuse(conn, pdu, status)
+            return
+        now = self.clock()
+        message_id = self.new_message_id()
+        unsuccess: list[SmeAddress] = []
+        accepted: list[Message] = []
+        slowest = 0.0
+        for dest in pdu.dest_address:
+            self.stats.submits += 1
+            if not isinstance(dest, SmeAddress):
+                # distribution lists are not provisioned on this SMSC
+                unsuccess.append(SmeAddress(0, 0, dest.name[:20], S.ESME_RINVDLNAME))
+                continue
+            if not dest.addr:
+                unsuccess.append(SmeAddress(dest.ton, dest.npi, dest.addr, S.ESME_RINVDSTADR))
+                continue
+            index = self._submissions
+            self._submissions = index + 1
+            submission = Submission(
+                account.config.system_id, conn.id, pdu.source_addr, dest.addr, pdu.data_coding,
+                pdu.esm_class, body, segments, pdu.registered_delivery, index,
+            )  # fmt: skip
+            outcome = self.decider.decide(submission, now)
+            slowest = max(slowest, outcome.response_delay)
+            if outcome.submit_status:
+                self.stats.refused += 1
+                unsuccess.append(SmeAddress(dest.ton, dest.npi, dest.addr, outcome.submit_status))
+                continue
+            self.stats.accepted += 1
+            accepted.append(
+                Message(message_id, submission.account, conn.id, pdu.source_addr, dest.addr, pdu.data_coding,
+                        pdu.esm_class, pdu.registered_delivery, body, segments, outcome, now)
+            )  # fmt: skip
+        if not accepted:
+            resp = pdu.response(status=S.ESME_RSUBMITFAIL, message_id="", unsuccess_sme=unsuccess)
+            self._respond(conn, resp, Outcome(response_delay=slowest))
+            return
+        for message in accepted:
+            self.store.add(message)
+        self._respond(conn, pdu.response(message_id=message_id, unsuccess_sme=unsuccess), Outcome(response_delay=slowest))
+        for message in accepted:
+            self._start_delivery(message, now)
+
+    def _refuse(self, conn: SmscConnection, pdu: Pdu, status: int) -> None:
+        self.stats.refused += 1
+        conn.send(pdu.response(status=status))
+
+    def _respond(self, conn: SmscConnection, resp: Pdu, outcome: Outcome) -> None:
+        if not outcome.respond:
+            self.stats.unanswered += 1
+            return
+        if outcome.response_delay > 0:
+            self._schedule_call(self.clock() + outcome.response_delay, self._send_late, (conn, resp))
+        else:
+            conn.send(resp)
+
+    def _send_late(self, conn_resp: tuple[SmscConnection, Pdu]) -> None:
+        conn, resp = conn_resp
+        if not conn.closing and conn.session.state is not BindState.CLOSED:
+            conn.send(resp)
+
+    # ================================================================ message life
+    def _start_delivery(self, message: Message, now: float) -> None:
+        if RegisteredDelivery.wants_intermediate(message.registered_delivery):
+            self._queue_receipt(message, MessageState.ENROUTE, intermediate=True)
+        self._schedule_call(now + message.outcome.receipt_delay, self._finish, message)
+
+    def _finish(self, message: Message) -> None:
+        if message.is_final:  # cancelled meanwhile
+            return
+        outcome = message.outcome
+        message.finish(outcome.final_state, self.clock())
+        if RegisteredDelivery.wants_receipt(message.registered_delivery, outcome.final_state is MessageState.DELIVERED):
+            self._queue_receipt(message, outcome.final_state)
+
+    def _queue_receipt(self, message: Message, state: MessageState, intermediate: bool = False) -> None:
+        account = self.accounts.get(message.account)
+        if account is None:
+            return
+        done = message.done_wall or time.time()
+        receipt = Receipt(
+            message.message_id,
+            state,
+            message.outcome.error_code if state is not MessageState.DELIVERED else "000",
+            datetime.fromtimestamp(message.submit_wall),
+            datetime.fromtimestamp(done),
+            text=_receipt_text(message),
+        )
+        pdu = DeliverSm(
+            source_addr=message.destination,
+            destination_addr=message.source,
+            esm_class=EsmClass.INTERMEDIATE_NOTIFICATION if intermediate else EsmClass.DELIVERY_RECEIPT,
+            short_message=receipt.to_text().encode("ascii", "replace"),
+            tlvs=receipt.tlvs(),
+        )
+        kind = PendingDelivery.INTERMEDIATE if intermediate else PendingDelivery.RECEIPT
+        message.receipt_pending = True
+        self.stats.receipts += 1
+        account.router.enqueue(PendingDelivery(pdu, kind, message, self.clock(), self.config.receipt_ttl_s))
+
+    def _on_delivery_response(self, conn: SmscConnection, pdu: Pdu) -> None:
+        item = conn.deliveries.pop(pdu.sequence, None)
+        if item is None or conn.account is None:
+            return
+        conn.account.router.on_response(item, pdu.status)
+
+    def _delivery_done(self, item: PendingDelivery, how: str) -> None:
+        if item.message is not None and item.kind == PendingDelivery.RECEIPT:
+            item.message.receipt_pending = False
+        if how != "acked":
+            log.warning("%s for %s %s: %s", item.kind, item.message.message_id if item.message else "MO", how, item.pdu)
+
+    # ================================================================ query / cancel / replace
+    def _find(self, conn: SmscConnection, pdu: Any) -> tuple[list[Message], int]:
+        messages = self.store.get(pdu.message_id)
+        account = conn.account.config.system_id if conn.account else None
+        messages = [m for m in messages if m.account == account]
+        if not messages:
+            return [], S.ESME_RINVMSGID
+        if pdu.source_addr and all(m.source != pdu.source_addr for m in messages):
+            return [], S.ESME_RINVSRCADR
+        return messages, 0
+
+    def _on_query_sm(self, conn: SmscConnection, pdu: Any) -> None:
+        messages, status = self._find(conn, pdu)
+        if status:
+            conn.send(pdu.response(status=status, message_id=pdu.message_id))
+            return
+        message = messages[0]
+        final_date = ""
+        if message.is_final and message.done_wall is not None:
+            final_date = _smpp_time(message.done_wall)
+        error = message.outcome.error_code if message.state is not MessageState.DELIVERED else "0"
+        conn.send(
+            pdu.response(
+                message_id=message.message_id,
+                final_date=final_date,
+                message_state=int(message.state),
+                error_code=int(error) & 0xFF if error.isdigit() else 0,
+            )
+        )
+
+    def _on_cancel_sm(self, conn: SmscConnection, pdu: Any) -> None:
+        if pdu.message_id:
+            messages, status = self._find(conn, pdu)
+            if status:
+                conn.send(pdu.response(status=status))
+                return
+        else:
+            account = conn.account.config.system_id if conn.account else None
+            messages = [
+                m
+                for m in self.store.pending()
+                if m.account == account and m.source == pdu.source_addr and m.destination == pdu.destination_addr
+            ]
+            if not messages:
+                conn.send(pdu.response(status=S.ESME_RCANCELFAIL))
+                return
+        pending = [m for m in messages if not m.is_final]
+        if not pending:
+            conn.send(pdu.response(status=S.ESME_RCANCELFAIL))
+            return
+        now = self.clock()
+        for message in pending:
+            message.finish(MessageState.DELETED, now)
+        conn.send(pdu.response())
+        for message in pending:
+            if RegisteredDelivery.wants_receipt(message.registered_delivery, False):
+                self._queue_receipt(message, MessageState.DELETED)
+
+    def _on_replace_sm(self, conn: SmscConnection, pdu: Any) -> None:
+        messages, status = self._find(conn, pdu)
+        if status:
+            conn.send(pdu.response(status=status))
+            return
+        pending = [m for m in messages if not m.is_final]
+        if not pending:
+            conn.send(pdu.response(status=S.ESME_RREPLACEFAIL))
+            return
+        for message in pending:
+            message.short_message = pdu.short_message
+            if pdu.registered_delivery:
+                message.registered_delivery = pdu.registered_delivery
+        conn.send(pdu.response())
+
+    # ================================================================ MO
+    def inject_mo(
+        self,
+        system_id: str,
+        source: str,
+        destination: str,
+        text: str,
+        data_coding: int | None = None,
+    ) -> int:
+        """Queue a mobile-originated message for the account's receivers; returns the parts queued.
+        Long texts are split with 8-bit concatenation UDH. Raises KeyError for an unknown account."""
+        account = self.accounts[system_id]
+        coding = choose_coding(text) if data_coding is None else data_coding
+        parts = split_message(text, coding, "udh8", ref=self.stats.mo & 0xFF)
+        now = self.clock()
+        for part in parts:
+            pdu = DeliverSm(
+                source_addr=source,
+                destination_addr=destination,
+                esm_class=EsmClass.UDHI if part.esm_class_udhi else 0,
+                data_coding=coding,
+                short_message=part.short_message,
+            )
+            account.router.enqueue(PendingDelivery(pdu, PendingDelivery.MO, None, now, self.config.receipt_ttl_s))
+        self.stats.mo += 1
+        return len(parts)
+
+    # ================================================================ timers
+    def _schedule_call(self, due: float, fn: Callable[[Any], None], arg: Any) -> None:
+        self.scheduler.at(due, (fn, arg))
+
+    @staticmethod
+    def _fire(item: tuple[Callable[[Any], None], Any]) -> None:
+        item[0](item[1])
+
+    async def _housekeep(self) -> None:
+        """Bind timeouts, enquire_link to idle peers, dead peers, unanswered deliver_sm."""
+        cfg = self.config
+        while True:
+            await asyncio.sleep(self.housekeeping_interval)
+            now = self.clock()
+            for conn in list(self.connections):
+                if conn.closing:
+                    continue
+                if not conn.session.is_bound:
+                    if conn.session.state is BindState.OPEN and now - conn.opened_at > cfg.bind_timeout_s:
+                        log.info("conn %d from %s did not bind in %.0fs: closing", conn.id, conn.peer, cfg.bind_timeout_s)
+                        conn.close()
+                    continue
+                if conn.enquire_sent_at is not None:
+                    if now - conn.enquire_sent_at > cfg.response_timeout_s:
+                        self.stats.dead_peers += 1
+                        log.warning("conn %d from %s stopped answering: dropping it", conn.id, conn.peer)
+                        conn.abort()
+                        continue
+                elif now - conn.last_received > cfg.enquire_link_interval_s:
+                    conn.enquire_sent_at = now
+                    conn.enquire_sequence = conn.send(EnquireLink())
+                if conn.deliveries and conn.account is not None:
+                    late = [s for s, item in conn.deliveries.items() if now - item.sent_at > cfg.response_timeout_s]
+                    for sequence in late:
+                        conn.account.router.on_timeout(conn.deliveries.pop(sequence))
+                    if late:
+                        conn.account.router.pump()
+
+    # ================================================================ status
+    def status(self) -> dict[str, Any]:
+        return {
+            "listen": self.addresses,
+            "connections": len(self.connections),
+            "stats": self.stats.as_dict(),
+            "accounts": {
+                name: {
+                    "binds": len(a.binds),
+                    "receivers": len(a.router.receivers),
+                    "backlog": a.router.backlog,
+                    "delivery": a.router.stats.as_dict(),
+                }
+                for name, a in self.accounts.items()
+            },
+            "messages_in_store": len(self.store),
+        }
+
+
+def _receipt_text(message: Message) -> str:
+    """The first 20 characters of the message for the receipt's text: field, in printable ASCII."""
+    body = message.short_message
+    text = message_text(body[:254], message.data_coding, message.esm_class)[:20]
+    return text if text.isascii() and text.isprintable() else "".join(
+        c if c.isascii() and c.isprintable() else "?" for c in text
+    )
+
+
+def _smpp_time(wall: float) -> str:
+    """An absolute SMPP time (YYMMDDhhmmss t nn p) in UTC: '000' offset and '+'."""
+    t = time.gmtime(wall)
+    tenths = int((wall % 1) * 10)
+    return f"{t.tm_year % 100:02d}{t.tm_mon:02d}{t.tm_mday:02d}{t.tm_hour:02d}{t.tm_min:02d}{t.tm_sec:02d}{tenths}00+"
+
+
+__all__ = ["Smsc", "AccountState", "CarrierStats", "DataCoding"]

@@ -1,0 +1,98 @@
+"""What the carrier must do with one submitted message: the Outcome, and the Submission it is for.
+
+An Outcome is decided once, when the message arrives, so a seeded run is repeatable; the carrier
+only carries it out. Every outcome names its SLA class so the metering never has to guess.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from simulator.smpp.coding import CodingError, decode_text, parse_udh
+from simulator.smpp.constants import EsmClass, MessageState
+
+
+def message_text(body: bytes, data_coding: int, esm_class: int = 0) -> str:
+    """Best-effort text of a message body: the UDH dropped, undecodable octets replaced."""
+    if esm_class & EsmClass.UDHI:
+        try:
+            body = parse_udh(body)[1]
+        except CodingError:
+            pass
+    try:
+        return decode_text(body, data_coding)
+    except CodingError:
+        return body.decode("latin-1")
+
+
+class SlaClass(str, enum.Enum):
+    """How a message counts in the SLA success rate (see DESIGN.md, "The SLA semantics")."""
+
+    DELIVERED = "delivered"
+    DEFINITE_FAILURE = "definite_failure"
+    INVALID_NUMBER = "invalid_number"
+    EXCLUDED = "excluded"
+    PENDING = "pending"
+
+
+class Submission:
+    """The facts about a message that decisions may use (one per submit_sm, or per destination)."""
+
+    __slots__ = (
+        "account", "bind_id", "source", "destination", "data_coding", "esm_class", "body",
+        "segments", "registered_delivery", "index",
+    )
+
+    def __init__(
+        self,
+        account: str,
+        bind_id: int,
+        source: str,
+        destination: str,
+        data_coding: int,
+        esm_class: int,
+        body: bytes,
+        segments: int,
+        registered_delivery: int,
+        index: int,
+    ) -> None:
+        self.account = account
+        self.bind_id = bind_id
+        self.source = source
+        self.destination = destination
+        self.data_coding = data_coding
+        self.esm_class = esm_class
+        self.body = body  # short_message (UDH included) or message_payload
+        self.segments = segments  # 1 per UDH part; n for a long message_payload
+        self.registered_delivery = registered_delivery
+        self.index = index  # the n-th submission of the run (0-based): the seed's stream position
+
+    @property
+    def text(self) -> str:
+        """The message text, UDH removed, decoded best-effort (for template and content rules)."""
+        return message_text(self.body, self.data_coding, self.esm_class)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happens to a message. submit_status != 0 means it is refused at submit."""
+
+    submit_status: int = 0
+    respond: bool = True  # False: the "no response" fault, the submit is never answered
+    response_delay: float = 0.0
+    final_state: MessageState = MessageState.DELIVERED
+    error_code: str = "000"  # the receipt's err: field (and network_error_code when numeric)
+    receipt_delay: float = 0.1
+    sla_class: SlaClass = SlaClass.DELIVERED
+    reason: str = ""  # why: the invalid-number reason, the excluded cause, the fault's name
+
+
+class DeliverEverything:
+    """The default decider: every message is accepted and delivered after a short fixed delay."""
+
+    def __init__(self, receipt_delay: float = 0.1) -> None:
+        self.receipt_delay = receipt_delay
+
+    def decide(self, submission: Submission, now: float) -> Outcome:
+        return Outcome(receipt_delay=self.receipt_delay)

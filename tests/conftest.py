@@ -1,0 +1,65 @@
+"""Shared fixtures: a real SMSC on a free loopback port, and ESMEs bound to it over real sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.carrier.smsc import Smsc
+from simulator.esme import Esme
+from simulator.scenario import Account, Carrier
+
+FAST = dict(
+    listen="127.0.0.1:0",
+    receipt_delay_ms=20,
+    response_timeout_s=0.5,
+    retry_delay_s=0.1,
+    enquire_link_interval_s=30,
+    bind_timeout_s=30,
+)
+
+
+def carrier(**overrides) -> Carrier:
+    settings = dict(FAST)
+    settings.setdefault(
+        "accounts",
+        [
+            Account(system_id="qa", password="qa-pass", max_binds=4),
+            Account(system_id="tx-only", password="pw", bind_types=["transmitter"]),
+        ],
+    )
+    settings.update(overrides)
+    return Carrier(**settings)
+
+
+@pytest.fixture
+async def make_smsc():
+    started: list[Smsc] = []
+
+    async def make(config: Carrier | None = None, decider=None, **kwargs) -> Smsc:
+        smsc = Smsc(config or carrier(), decider, housekeeping_interval=0.05, **kwargs)
+        await smsc.start()
+        started.append(smsc)
+        return smsc
+
+    yield make
+    for smsc in started:
+        await smsc.stop(grace=0.2)
+
+
+@pytest.fixture
+async def smsc(make_smsc) -> Smsc:
+    return await make_smsc()
+
+
+@pytest.fixture
+async def esme_factory(smsc):
+    made: list[Esme] = []
+
+    async def make(kind: str = "transceiver", system_id: str = "qa", password: str = "qa-pass", **kwargs) -> Esme:
+        esme = await Esme.bound("127.0.0.1", smsc.port, system_id, password, kind, **kwargs)
+        made.append(esme)
+        return esme
+
+    yield make
+    for esme in made:
+        esme.close()
