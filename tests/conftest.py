@@ -63,3 +63,24 @@ async def esme_factory(smsc):
     yield make
     for esme in made:
         esme.close()
+
+
+@pytest.fixture
+async def scenario_smsc():
+    """Start an SMSC playing a scenario given as YAML text (listening on a free port)."""
+    from simulator.scenario import parse_scenario
+
+    started: list[Smsc] = []
+
+    async def make(yaml_text: str, **kwargs) -> Smsc:
+        scenario = parse_scenario(yaml_text, "<test scenario>")
+        carrier_cfg = scenario.carrier.model_copy(update={k: v for k, v in FAST.items() if k != "listen"} | {"listen": "127.0.0.1:0"})
+        scenario = scenario.model_copy(update={"carrier": carrier_cfg})
+        smsc = Smsc.from_scenario(scenario, housekeeping_interval=0.05, **kwargs)
+        await smsc.start()
+        started.append(smsc)
+        return smsc
+
+    yield make
+    for smsc in started:
+        await smsc.stop(grace=0.2)

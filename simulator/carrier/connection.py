@@ -10,11 +10,14 @@ import asyncio
 import itertools
 import logging
 import socket
+import struct
 from typing import TYPE_CHECKING
 
 from simulator.smpp.constants import CommandId
 from simulator.smpp.pdu import Pdu
 from simulator.smpp.session import BindState, ProtocolViolation, Role, SmppSession
+
+from simulator.faults.outcome import LinkStats
 
 from .delivery import PendingDelivery
 
@@ -36,6 +39,7 @@ class SmscConnection(asyncio.Protocol):
         self.peer = ""
         self.account: "AccountState | None" = None
         self.bind_type = ""
+        self.link: LinkStats | None = None  # set when bound; what faults see of this bind
         self.deliveries: dict[int, PendingDelivery] = {}  # sequence -> deliver_sm in flight
         now = smsc.clock()
         self.opened_at = now
@@ -120,6 +124,20 @@ class SmscConnection(asyncio.Protocol):
         self.flush()
         if self.transport is not None:
             self.transport.close()
+
+    def reset_mid_pdu(self, pdu: Pdu) -> None:
+        """Write what is queued and half of `pdu`, then reset the connection (a fault)."""
+        self.flush()
+        wire = pdu.encode()
+        transport = self.transport
+        if transport is None:
+            return
+        self.closing = True
+        transport.write(wire[: max(1, len(wire) // 2)])
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # linger 0: the close is a TCP reset, not an orderly FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        asyncio.get_running_loop().call_later(0.05, transport.abort)
 
     def abort(self) -> None:
         self.closing = True

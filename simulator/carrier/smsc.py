@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from simulator.faults.outcome import DeliverEverything, Outcome, Submission, message_text
-from simulator.scenario import Account, Carrier
+from simulator.faults.outcome import DeliverEverything, LinkStats, Outcome, Submission, message_text
+from simulator.scenario import Account, Carrier, Scenario
 from simulator.smpp.coding import CodingError, choose_coding, count_segments, split_message
 from simulator.smpp.constants import (
+    status_name,
     CommandId,
     CommandStatus,
     DataCoding,
@@ -26,7 +27,7 @@ from simulator.smpp.constants import (
     RegisteredDelivery,
     Tag,
 )
-from simulator.smpp.pdu import DeliverSm, EnquireLink, Pdu, SmeAddress, Unbind
+from simulator.smpp.pdu import DeliverSm, EnquireLink, GenericNack, Pdu, SmeAddress, Unbind
 from simulator.smpp.receipt import Receipt
 from simulator.smpp.session import BindState
 
@@ -48,6 +49,8 @@ SC_INTERFACE_VERSION = {Tag.sc_interface_version: b"\x34"}
 
 
 class Decider(Protocol):
+    """What the SMSC asks about each message. FaultPipeline also answers binds and links."""
+
     def decide(self, submission: Submission, now: float) -> Outcome: ...
 
 
@@ -73,6 +76,7 @@ class CarrierStats:
     mo: int = 0
     protocol_violations: int = 0
     dead_peers: int = 0
+    dropped_links: int = 0  # connections dropped or reset on purpose by a fault
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -127,6 +131,14 @@ class Smsc:
             C.replace_sm: self._on_replace_sm,
         }
 
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, **kwargs: Any) -> "Smsc":
+        """An SMSC that plays a scenario: its carrier section, with its faults deciding outcomes."""
+        from simulator.faults.pipeline import FaultPipeline
+
+        clock = kwargs.get("clock", time.monotonic)
+        return cls(scenario.carrier, FaultPipeline(scenario, clock=clock), **kwargs)
+
     def _new_router(self, system_id: str) -> DeliveryRouter:
         cfg = self.config
         return DeliveryRouter(
@@ -152,6 +164,9 @@ class Smsc:
             backlog=1024,
         )
         self.scheduler.start(loop)
+        starter = getattr(self.decider, "start", None)
+        if starter is not None:
+            starter(self.clock())
         self._housekeeping = loop.create_task(self._housekeep())
         log.info("SMSC listening on %s", ", ".join(self.addresses))
 
@@ -240,16 +255,18 @@ class Smsc:
         elif len(account.binds) >= account.config.max_binds:
             status = S.ESME_RBINDFAIL
         else:
-            status = S.ESME_ROK
+            decide_bind = getattr(self.decider, "decide_bind", None)
+            status = decide_bind(pdu.system_id, bind_type, self.clock()) if decide_bind else S.ESME_ROK
         if status != S.ESME_ROK:
             self.stats.bind_failures += 1
-            log.info("bind %s as %s from %s refused: %s", pdu.system_id, bind_type, conn.peer, S(status).name)
+            log.info("bind %s as %s from %s refused: %s", pdu.system_id, bind_type, conn.peer, status_name(status))
             conn.send(pdu.response(status=status, system_id=self.config.system_id))
             return
         assert account is not None
         conn.send(pdu.response(system_id=self.config.system_id, tlvs=dict(SC_INTERFACE_VERSION)))
         conn.account = account
         conn.bind_type = bind_type
+        conn.link = LinkStats(conn.id, pdu.system_id, bind_type, self.clock())
         account.binds.add(conn)
         self.stats.binds += 1
         log.info("bound %s as %s, conn %d from %s", pdu.system_id, bind_type, conn.id, conn.peer)
@@ -322,7 +339,11 @@ class Smsc:
             segments,
             pdu.registered_delivery,
             index,
+            conn.link,
         )
+        link = conn.link
+        if link is not None:
+            link.pdus = conn.session.pdus_received
         outcome = self.decider.decide(submission, now)
         if outcome.submit_status:
             self.stats.refused += 1
@@ -373,7 +394,7 @@ class Smsc:
             self._submissions = index + 1
             submission = Submission(
                 account.config.system_id, conn.id, pdu.source_addr, dest.addr, pdu.data_coding,
-                pdu.esm_class, body, segments, pdu.registered_delivery, index,
+                pdu.esm_class, body, segments, pdu.registered_delivery, index, conn.link,
             )  # fmt: skip
             outcome = self.decider.decide(submission, now)
             slowest = max(slowest, outcome.response_delay)
@@ -386,13 +407,14 @@ class Smsc:
                 Message(message_id, submission.account, conn.id, pdu.source_addr, dest.addr, pdu.data_coding,
                         pdu.esm_class, pdu.registered_delivery, body, segments, outcome, now)
             )  # fmt: skip
+        timing = Outcome(response_delay=slowest)
         if not accepted:
             resp = pdu.response(status=S.ESME_RSUBMITFAIL, message_id="", unsuccess_sme=unsuccess)
-            self._respond(conn, resp, Outcome(response_delay=slowest))
+            self._respond(conn, resp, timing)
             return
         for message in accepted:
             self.store.add(message)
-        self._respond(conn, pdu.response(message_id=message_id, unsuccess_sme=unsuccess), Outcome(response_delay=slowest))
+        self._respond(conn, pdu.response(message_id=message_id, unsuccess_sme=unsuccess), timing)
         for message in accepted:
             self._start_delivery(message, now)
 
@@ -405,20 +427,48 @@ class Smsc:
             self.stats.unanswered += 1
             return
         if outcome.response_delay > 0:
-            self._schedule_call(self.clock() + outcome.response_delay, self._send_late, (conn, resp))
+            if conn.link is not None:
+                conn.link.outstanding += 1
+            self._schedule_call(self.clock() + outcome.response_delay, self._send_late, (conn, resp, outcome))
         else:
-            conn.send(resp)
+            self._deliver_response(conn, resp, outcome)
 
-    def _send_late(self, conn_resp: tuple[SmscConnection, Pdu]) -> None:
-        conn, resp = conn_resp
+    def _send_late(self, late: tuple[SmscConnection, Pdu, Outcome]) -> None:
+        conn, resp, outcome = late
+        if conn.link is not None:
+            conn.link.outstanding -= 1
         if not conn.closing and conn.session.state is not BindState.CLOSED:
+            self._deliver_response(conn, resp, outcome)
+
+    def _deliver_response(self, conn: SmscConnection, resp: Pdu, outcome: Outcome) -> None:
+        action = outcome.link_action
+        if not action:
             conn.send(resp)
+        elif action == "nack":
+            conn.send(GenericNack(sequence=resp.sequence, status=resp.status or S.ESME_RSYSERR))
+        elif action == "drop":
+            conn.send(resp)
+            self.stats.dropped_links += 1
+            conn.close()
+        elif action == "reset_mid_pdu":
+            self.stats.dropped_links += 1
+            conn.reset_mid_pdu(resp)
+        else:  # pragma: no cover - faults only set the actions above
+            raise ValueError(f"unknown link action {action!r}")
 
     # ================================================================ message life
     def _start_delivery(self, message: Message, now: float) -> None:
         if RegisteredDelivery.wants_intermediate(message.registered_delivery):
             self._queue_receipt(message, MessageState.ENROUTE, intermediate=True)
-        self._schedule_call(now + message.outcome.receipt_delay, self._finish, message)
+        outcome = message.outcome
+        due = now + outcome.receipt_delay
+        if outcome.hold_until:
+            due = max(due, self.scenario_start + outcome.hold_until)
+        self._schedule_call(due, self._finish, message)
+
+    @property
+    def scenario_start(self) -> float:
+        return getattr(self.decider, "started_at", 0.0)
 
     def _finish(self, message: Message) -> None:
         if message.is_final:  # cancelled meanwhile
@@ -426,7 +476,8 @@ class Smsc:
         outcome = message.outcome
         message.finish(outcome.final_state, self.clock())
         if RegisteredDelivery.wants_receipt(message.registered_delivery, outcome.final_state is MessageState.DELIVERED):
-            self._queue_receipt(message, outcome.final_state)
+            for _ in range(1 + outcome.duplicate_receipts):
+                self._queue_receipt(message, outcome.final_state)
 
     def _queue_receipt(self, message: Message, state: MessageState, intermediate: bool = False) -> None:
         account = self.accounts.get(message.account)
@@ -579,6 +630,7 @@ class Smsc:
         while True:
             await asyncio.sleep(self.housekeeping_interval)
             now = self.clock()
+            link_checks = getattr(self.decider, "wants_link_checks", False)
             for conn in list(self.connections):
                 if conn.closing:
                     continue
@@ -596,6 +648,11 @@ class Smsc:
                 elif now - conn.last_received > cfg.enquire_link_interval_s:
                     conn.enquire_sent_at = now
                     conn.enquire_sequence = conn.send(EnquireLink())
+                if link_checks and conn.link is not None and self.decider.decide_link(conn.link, now) == "drop":  # type: ignore[attr-defined]
+                    self.stats.dropped_links += 1
+                    log.info("fault: dropping conn %d from %s", conn.id, conn.peer)
+                    conn.abort()
+                    continue
                 if conn.deliveries and conn.account is not None:
                     late = [s for s, item in conn.deliveries.items() if now - item.sent_at > cfg.response_timeout_s]
                     for sequence in late:

@@ -36,12 +36,26 @@ class SlaClass(str, enum.Enum):
     PENDING = "pending"
 
 
+class LinkStats:
+    """What faults may know of the bind a message came on: its age, traffic and backlog."""
+
+    __slots__ = ("bind_id", "account", "bind_type", "opened_at", "pdus", "outstanding")
+
+    def __init__(self, bind_id: int, account: str, bind_type: str, opened_at: float) -> None:
+        self.bind_id = bind_id
+        self.account = account
+        self.bind_type = bind_type
+        self.opened_at = opened_at  # monotonic clock
+        self.pdus = 0  # PDUs received on this bind
+        self.outstanding = 0  # submits received and not answered yet
+
+
 class Submission:
     """The facts about a message that decisions may use (one per submit_sm, or per destination)."""
 
     __slots__ = (
         "account", "bind_id", "source", "destination", "data_coding", "esm_class", "body",
-        "segments", "registered_delivery", "index",
+        "segments", "registered_delivery", "index", "link",
     )
 
     def __init__(
@@ -56,6 +70,7 @@ class Submission:
         segments: int,
         registered_delivery: int,
         index: int,
+        link: LinkStats | None = None,
     ) -> None:
         self.account = account
         self.bind_id = bind_id
@@ -67,6 +82,7 @@ class Submission:
         self.segments = segments  # 1 per UDH part; n for a long message_payload
         self.registered_delivery = registered_delivery
         self.index = index  # the n-th submission of the run (0-based): the seed's stream position
+        self.link = link
 
     @property
     def text(self) -> str:
@@ -86,6 +102,23 @@ class Outcome:
     receipt_delay: float = 0.1
     sla_class: SlaClass = SlaClass.DELIVERED
     reason: str = ""  # why: the invalid-number reason, the excluded cause, the fault's name
+    decided_by: str = ""  # the fault (or section) that settled the outcome
+    category: str = ""  # verification / notification / promotion, from the matched template
+    link_action: str = ""  # "", "nack" (generic_nack instead of the resp), "drop", "reset_mid_pdu"
+    duplicate_receipts: int = 0  # extra copies of the final receipt to send (duplicate fault)
+    hold_until: float = 0.0  # scenario time (s) before which no final state is reached (maintenance)
+
+    @property
+    def settled(self) -> bool:
+        """True once something refused the message or gave it a failed final state."""
+        return self.submit_status != 0 or self.final_state is not MessageState.DELIVERED
+
+    def refuse(self, status: int) -> None:
+        self.submit_status = status
+
+    def fail(self, state: MessageState, error_code: str) -> None:
+        self.final_state = state
+        self.error_code = error_code
 
 
 class DeliverEverything:

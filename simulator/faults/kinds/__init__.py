@@ -1,0 +1,1 @@
+"""One module per fault kind that a scenario's `faults:` list can name; each registers itself."""
