@@ -50,30 +50,49 @@ def _load(path: Path | None) -> Scenario:
 @click.option("--config", "--scenario", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Scenario (or configuration) YAML file. Default: one account, everything delivered.")
 @click.option("--listen", help="host:port to listen on (overrides the file). Port 0 picks a free one.")
+@click.option("--control", help="host:port of the HTTP control API (overrides the file), or 'off'.")
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the listening host:port to this file once ready (for scripts and tests).")
-def serve(config: Path | None, listen: str | None, ready_file: Path | None) -> None:
+def serve(config: Path | None, listen: str | None, control: str | None, ready_file: Path | None) -> None:
     """Run the SMSC in the foreground until SIGINT or SIGTERM."""
     scenario = _load(config)
-    carrier = scenario.carrier
+    updates: dict[str, object] = {}
     if listen:
+        updates["listen"] = listen
+    if control:
+        updates["control"] = None if control == "off" else control
+    if updates:
         try:
-            carrier = carrier.model_copy(update={"listen": type(carrier).model_validate({"listen": listen}).listen})
+            carrier = type(scenario.carrier).model_validate({**scenario.carrier.model_dump(), **updates})
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--listen") from exc
+            raise click.BadParameter(str(exc), param_hint="--listen/--control") from exc
+        scenario = scenario.model_copy(update={"carrier": carrier})
     _install_uvloop()
-    asyncio.run(_serve(scenario, carrier, ready_file))
+    asyncio.run(_serve(scenario, ready_file))
 
 
-async def _serve(scenario: Scenario, carrier, ready_file: Path | None) -> None:
+async def _serve(scenario: Scenario, ready_file: Path | None) -> None:
+    from simulator.carrier.control import ControlServer
     from simulator.carrier.smsc import Smsc
 
-    smsc = Smsc(carrier)
+    carrier = scenario.carrier
+    smsc = Smsc.from_scenario(scenario)
     try:
         await smsc.start()
     except OSError as exc:
         click.echo(f"error: cannot listen on {carrier.listen}: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    control = None
+    if carrier.control:
+        control = ControlServer(smsc)
+        host, _, port = carrier.control.rpartition(":")
+        try:
+            await control.start(host.strip("[]"), int(port))
+        except OSError as exc:
+            click.echo(f"error: cannot listen for the control API on {carrier.control}: {exc.strerror or exc}",
+                       err=True)
+            await smsc.stop(grace=0)
+            sys.exit(EXIT_BAD_INPUT)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -84,12 +103,17 @@ async def _serve(scenario: Scenario, carrier, ready_file: Path | None) -> None:
     click.echo(f"  bind with system_id={account.system_id!r} password={account.password!r} "
                f"(host {address.rpartition(':')[0]}, port {smsc.port}); "
                f"{len(carrier.accounts)} account(s) configured")
+    if control is not None:
+        click.echo(f"  control API: http://{control.address}/status  (PUT /faults/NAME, POST /mo, GET /audit)")
     click.echo("  stop with Ctrl-C (SIGINT) or SIGTERM", nl=True)
     sys.stdout.flush()
     if ready_file is not None:
-        ready_file.write_text(f"{address}\n")
+        lines = [address] + ([control.address] if control is not None else [])
+        ready_file.write_text("\n".join(lines) + "\n")
     await stop.wait()
     click.echo("carrier-sim: stopping (unbinding ESMEs)...")
+    if control is not None:
+        await control.stop()
     await smsc.stop()
     click.echo(f"carrier-sim: stopped. {smsc.stats.as_dict()}")
 

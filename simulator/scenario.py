@@ -56,6 +56,7 @@ class Carrier(Model):
     """The SMSC itself: where it listens, its accounts, its windows and timers."""
 
     listen: str = "127.0.0.1:2775"
+    control: str | None = Field(default="127.0.0.1:8775", description="HTTP control API host:port; null: off")
     system_id: str = Field(default="carrier-sim", max_length=15)
     accounts: list[Account] = Field(default_factory=_default_accounts, min_length=1)
     receipt_delay_ms: float = Field(default=100, ge=0, description="default delay before a receipt")
@@ -68,9 +69,11 @@ class Carrier(Model):
     max_queued_per_account: int = Field(default=200_000, ge=1)
     message_store_size: int = Field(default=2_000_000, ge=1, description="messages kept for query_sm")
 
-    @field_validator("listen")
+    @field_validator("listen", "control")
     @classmethod
-    def _listen_is_host_port(cls, value: str) -> str:
+    def _listen_is_host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(f"must be host:port, got {value!r}")
@@ -432,9 +435,10 @@ def _describe(error: dict[str, Any], source: str, lines: dict[tuple[Any, ...], i
     if kind == "extra_forbidden":
         message = "unknown key (not part of this section)"
     elif kind == "union_tag_invalid":
-        message = f"unknown {ctx.get('discriminator', 'kind')} {ctx.get('tag')!r} (known: {ctx.get('expected_tags')})"
+        key = str(ctx.get("discriminator", "kind")).strip("'")
+        message = f"unknown {key} {ctx.get('tag')!r} (known: {ctx.get('expected_tags')})"
     elif kind == "union_tag_not_found":
-        message = f"needs {ctx.get('discriminator', 'kind')}"
+        message = f"needs {str(ctx.get('discriminator', 'kind')).strip(chr(39))}"
     elif kind in _MESSAGES:
         message = _MESSAGES[kind].format(**ctx)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,6 +107,13 @@ class Smsc:
             acct.system_id: AccountState(acct, self._new_router(acct.system_id)) for acct in self.config.accounts
         }
         self.connections: set[SmscConnection] = set()
+        self.scenario: Scenario | None = None
+        self.audit_log: deque[dict[str, Any]] = deque(maxlen=10_000)
+        self.audit_listeners: list[Callable[[dict[str, Any]], None]] = []
+        listeners = getattr(self.decider, "listeners", None)
+        if listeners is not None:
+            listeners.append(lambda event: self.audit("fault." + event["action"], event["actor"],
+                                                      fault=event["fault"], changes=event["changes"]))
         self._dirty: list[SmscConnection] = []
         self._flush_scheduled = False
         self._server: asyncio.Server | None = None
@@ -137,7 +145,9 @@ class Smsc:
         from simulator.faults.pipeline import FaultPipeline
 
         clock = kwargs.get("clock", time.monotonic)
-        return cls(scenario.carrier, FaultPipeline(scenario, clock=clock), **kwargs)
+        smsc = cls(scenario.carrier, FaultPipeline(scenario, clock=clock), **kwargs)
+        smsc.scenario = scenario
+        return smsc
 
     def _new_router(self, system_id: str) -> DeliveryRouter:
         cfg = self.config
@@ -220,6 +230,8 @@ class Smsc:
             account.binds.discard(conn)
             if conn.bind_type in ("receiver", "transceiver"):
                 account.router.remove_receiver(conn)
+            self.audit("unbind", conn.peer, system_id=account.config.system_id, bind_type=conn.bind_type,
+                       bind_id=conn.id, orderly=conn.session.state is BindState.CLOSED)
             log.info("unbound %s (%s) conn %d from %s", account.config.system_id, conn.bind_type, conn.id, conn.peer)
             conn.account = None
 
@@ -259,6 +271,8 @@ class Smsc:
             status = decide_bind(pdu.system_id, bind_type, self.clock()) if decide_bind else S.ESME_ROK
         if status != S.ESME_ROK:
             self.stats.bind_failures += 1
+            self.audit("bind.refused", conn.peer, system_id=pdu.system_id, bind_type=bind_type,
+                       status=status_name(status))
             log.info("bind %s as %s from %s refused: %s", pdu.system_id, bind_type, conn.peer, status_name(status))
             conn.send(pdu.response(status=status, system_id=self.config.system_id))
             return
@@ -269,6 +283,7 @@ class Smsc:
         conn.link = LinkStats(conn.id, pdu.system_id, bind_type, self.clock())
         account.binds.add(conn)
         self.stats.binds += 1
+        self.audit("bind", conn.peer, system_id=pdu.system_id, bind_type=bind_type, bind_id=conn.id)
         log.info("bound %s as %s, conn %d from %s", pdu.system_id, bind_type, conn.id, conn.peer)
         if bind_type in ("receiver", "transceiver"):
             account.router.add_receiver(conn)
@@ -597,6 +612,7 @@ class Smsc:
         destination: str,
         text: str,
         data_coding: int | None = None,
+        actor: str = "python",
     ) -> int:
         """Queue a mobile-originated message for the account's receivers; returns the parts queued.
         Long texts are split with 8-bit concatenation UDH. Raises KeyError for an unknown account."""
@@ -614,6 +630,7 @@ class Smsc:
             )
             account.router.enqueue(PendingDelivery(pdu, PendingDelivery.MO, None, now, self.config.receipt_ttl_s))
         self.stats.mo += 1
+        self.audit("mo", actor, system_id=system_id, source=source, destination=destination, parts=len(parts))
         return len(parts)
 
     # ================================================================ timers
@@ -659,6 +676,37 @@ class Smsc:
                         conn.account.router.on_timeout(conn.deliveries.pop(sequence))
                     if late:
                         conn.account.router.pump()
+
+    # ================================================================ control and audit
+    def audit(self, action: str, actor: str, **details: Any) -> None:
+        """Record an operation (bind, unbind, failed login, control change) in the audit trail."""
+        entry = {"at": time.time(), "action": action, "actor": actor, **details}
+        self.audit_log.append(entry)
+        for listener in self.audit_listeners:
+            listener(entry)
+
+    def _pipeline(self) -> Any:
+        if not hasattr(self.decider, "change"):
+            from simulator.faults.pipeline import FaultChangeError
+
+            raise FaultChangeError("this simulator runs without a scenario: there are no faults to change")
+        return self.decider
+
+    def faults(self) -> list[dict[str, Any]]:
+        describe = getattr(self.decider, "describe", None)
+        return describe() if describe is not None else []
+
+    def change_fault(self, name: str, changes: dict[str, Any], actor: str = "python") -> dict[str, Any]:
+        """Switch, re-tune or add a fault while running (binds are kept). Raises FaultChangeError."""
+        return self._pipeline().change(name, changes, actor)
+
+    def remove_fault(self, name: str, actor: str = "python") -> None:
+        self._pipeline().remove(name, actor)
+
+    def scenario_dump(self) -> dict[str, Any]:
+        if self.scenario is None:
+            return {"carrier": self.config.model_dump(mode="json")}
+        return self.scenario.model_dump(mode="json")
 
     # ================================================================ status
     def status(self) -> dict[str, Any]:
