@@ -53,7 +53,15 @@ def _load(path: Path | None) -> Scenario:
 @click.option("--control", help="host:port of the HTTP control API (overrides the file), or 'off'.")
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the listening host:port to this file once ready (for scripts and tests).")
-def serve(config: Path | None, listen: str | None, control: str | None, ready_file: Path | None) -> None:
+@click.option("--ledger", "ledger_path", default="runs/{run_id}.sqlite", show_default=True,
+              help="SQLite ledger file ({run_id} is replaced), or 'off'.")
+@click.option("--durability", type=click.Choice(["commit", "fsync", "async"]), default="commit", show_default=True,
+              help="commit: answer a submit once its record is committed (survives a killed process); "
+                   "fsync: also survives power loss; async: answer at once (fastest, may lose the last records).")
+@click.option("--run-id", help="Name of this run in the ledger (default: scenario and time).")
+@click.option("--node-id", default="node-1", show_default=True, help="This simulator's name among several.")
+def serve(config: Path | None, listen: str | None, control: str | None, ready_file: Path | None,
+          ledger_path: str, durability: str, run_id: str | None, node_id: str) -> None:
     """Run the SMSC in the foreground until SIGINT or SIGTERM."""
     scenario = _load(config)
     updates: dict[str, object] = {}
@@ -67,20 +75,41 @@ def serve(config: Path | None, listen: str | None, control: str | None, ready_fi
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--listen/--control") from exc
         scenario = scenario.model_copy(update={"carrier": carrier})
+    run_id = run_id or new_run_id(scenario.name)
+    ledger = None
+    if ledger_path != "off":
+        from simulator.ledger.writer import LedgerWriter
+
+        ledger = LedgerWriter(ledger_path.replace("{run_id}", run_id), run_id=run_id, node_id=node_id,
+                              scenario=scenario.name, seed=scenario.seed,
+                              config=scenario.model_dump(mode="json"), durability=durability)  # type: ignore[arg-type]
     _install_uvloop()
-    asyncio.run(_serve(scenario, ready_file))
+    asyncio.run(_serve(scenario, ready_file, ledger, node_id))
 
 
-async def _serve(scenario: Scenario, ready_file: Path | None) -> None:
+def new_run_id(scenario_name: str) -> str:
+    """A run id that sorts by time and does not collide: scenario-YYYYmmddTHHMMSS-xxxx."""
+    import secrets
+    import time
+
+    return f"{scenario_name}-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
+
+
+async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: str) -> None:
     from simulator.carrier.control import ControlServer
+    from simulator.carrier.messages import MessageIdAllocator
     from simulator.carrier.smsc import Smsc
+    from simulator.ledger.writer import LedgerError
 
     carrier = scenario.carrier
-    smsc = Smsc.from_scenario(scenario)
+    smsc = Smsc.from_scenario(scenario, ledger=ledger, message_ids=MessageIdAllocator(node_prefix(node_id)))
     try:
         await smsc.start()
     except OSError as exc:
         click.echo(f"error: cannot listen on {carrier.listen}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except LedgerError as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     control = None
     if carrier.control:
@@ -105,6 +134,8 @@ async def _serve(scenario: Scenario, ready_file: Path | None) -> None:
                f"{len(carrier.accounts)} account(s) configured")
     if control is not None:
         click.echo(f"  control API: http://{control.address}/status  (PUT /faults/NAME, POST /mo, GET /audit)")
+    if ledger is not None:
+        click.echo(f"  ledger: {ledger.path} (run {ledger.run_id}, durability {ledger.durability})")
     click.echo("  stop with Ctrl-C (SIGINT) or SIGTERM", nl=True)
     sys.stdout.flush()
     if ready_file is not None:
@@ -116,6 +147,12 @@ async def _serve(scenario: Scenario, ready_file: Path | None) -> None:
         await control.stop()
     await smsc.stop()
     click.echo(f"carrier-sim: stopped. {smsc.stats.as_dict()}")
+
+
+def node_prefix(node_id: str) -> str:
+    """Message ids of node "node-3" start with "3"; of a node without a number, with nothing."""
+    digits = "".join(c for c in node_id if c.isdigit())
+    return "" if digits in ("", "1") else digits
 
 
 @main.command()

@@ -93,6 +93,11 @@ class Esme(asyncio.Protocol):
         fields.setdefault("source_addr", "1000")
         return await self.request(SubmitSm(destination_addr=destination, short_message=body, **fields), timeout)
 
+    def send_submit(self, destination: str, text: bytes = b"hello", **fields: Any) -> asyncio.Future[Pdu]:
+        """submit_sm without waiting: the future resolves to submit_sm_resp (for pipelining)."""
+        fields.setdefault("source_addr", "1000")
+        return self.send(SubmitSm(destination_addr=destination, short_message=text, **fields))
+
     def write_raw(self, data: bytes) -> None:
         """Bytes straight onto the socket, bypassing the session: for malformed-input tests."""
         assert self.transport is not None

@@ -45,6 +45,8 @@ class Account(Model):
     bind_throughput: Throughput | None = Field(default=None, description="token bucket for each bind")
     window: int | None = Field(default=None, ge=1, description="unanswered submits per bind (RMSGQFUL)")
     daily_quota: int | None = Field(default=None, ge=1, description="segments per day (RTHROTTLED past it)")
+    quota_day: str = Field(default="scenario", pattern=r"^(scenario|UTC|[+-]\d\d:\d\d)$",
+                           description="days of the quota: 24 h from the scenario start, or midnight UTC / +08:00")
     throttle_status: int = Field(default=0x58, description="status for rate and quota refusals")
 
 

@@ -133,6 +133,8 @@ class SmscConnection(asyncio.Protocol):
         if transport is None:
             return
         self.closing = True
+        self.transport = None  # nothing more goes out after the cut, and nothing more comes in
+        transport.pause_reading()
         transport.write(wire[: max(1, len(wire) // 2)])
         sock = transport.get_extra_info("socket")
         if sock is not None:  # linger 0: the close is a TCP reset, not an orderly FIN

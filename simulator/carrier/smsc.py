@@ -32,6 +32,8 @@ from simulator.smpp.pdu import DeliverSm, EnquireLink, GenericNack, Pdu, SmeAddr
 from simulator.smpp.receipt import Receipt
 from simulator.smpp.session import BindState
 
+from simulator.ledger.writer import LedgerError, LedgerWriter
+
 from .connection import SmscConnection
 from .delivery import DeliveryRouter, PendingDelivery
 from .messages import Message, MessageIdAllocator, MessageStore
@@ -47,6 +49,9 @@ BIND_TYPES = {
     C.bind_transceiver: "transceiver",
 }
 SC_INTERFACE_VERSION = {Tag.sc_interface_version: b"\x34"}
+
+
+_IMMEDIATE = Outcome(response_delay=0.0)
 
 
 class Decider(Protocol):
@@ -94,12 +99,14 @@ class Smsc:
         clock: Callable[[], float] = time.monotonic,
         housekeeping_interval: float = 0.5,
         message_ids: MessageIdAllocator | None = None,
+        ledger: LedgerWriter | None = None,
     ) -> None:
         self.config = config or Carrier()
         self.decider: Decider = decider or DeliverEverything(self.config.receipt_delay_ms / 1000)
         self.clock = clock
         self.housekeeping_interval = housekeeping_interval
         self.new_message_id = message_ids or MessageIdAllocator()
+        self.ledger = ledger  # when set, a submit is answered only once its record is committed
         self.scheduler = Scheduler(self._fire, clock=clock)
         self.store = MessageStore(self.config.message_store_size)
         self.stats = CarrierStats()
@@ -110,6 +117,10 @@ class Smsc:
         self.scenario: Scenario | None = None
         self.audit_log: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.audit_listeners: list[Callable[[dict[str, Any]], None]] = []
+        if ledger is not None:
+            self.audit_listeners.append(
+                lambda e: ledger.add_audit(e["at"], e["action"], e["actor"],
+                                           {k: v for k, v in e.items() if k not in ("at", "action", "actor")}))
         listeners = getattr(self.decider, "listeners", None)
         if listeners is not None:
             listeners.append(lambda event: self.audit("fault." + event["action"], event["actor"],
@@ -166,6 +177,8 @@ class Smsc:
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        if self.ledger is not None:
+            await loop.run_in_executor(None, self.ledger.start, loop)
         self._server = await loop.create_server(
             lambda: SmscConnection(self),
             host if host is not None else self.config.host,
@@ -217,6 +230,8 @@ class Smsc:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+        if self.ledger is not None:
+            await self.ledger.close()
 
     # ================================================================ connections
     def connection_opened(self, conn: SmscConnection) -> None:
@@ -333,11 +348,11 @@ class Smsc:
         account = conn.account
         self.stats.submits += 1
         if not destination:
-            self._refuse(conn, pdu, S.ESME_RINVDSTADR)
+            self._refuse(conn, pdu, S.ESME_RINVDSTADR, destination)
             return
         body, segments, status = self._body(pdu)
         if status:
-            self._refuse(conn, pdu, status)
+            self._refuse(conn, pdu, status, destination)
             return
         now = self.clock()
         index = self._submissions
@@ -362,7 +377,8 @@ class Smsc:
         outcome = self.decider.decide(submission, now)
         if outcome.submit_status:
             self.stats.refused += 1
-            self._respond(conn, pdu.response(status=outcome.submit_status), outcome)
+            self._answer(conn, pdu.response(status=outcome.submit_status), outcome,
+                         self._row(submission, None, outcome, time.time()))
             return
         message_id = self.new_message_id()
         message = Message(
@@ -381,7 +397,8 @@ class Smsc:
         )
         self.store.add(message)
         self.stats.accepted += 1
-        self._respond(conn, pdu.response(message_id=message_id), outcome)
+        self._answer(conn, pdu.response(message_id=message_id), outcome,
+                     self._row(submission, message_id, outcome, message.submit_wall))
         self._start_delivery(message, now)
 
     def _on_submit_multi(self, conn: SmscConnection, pdu: Any) -> None:
@@ -395,7 +412,9 @@ class Smsc:
         message_id = self.new_message_id()
         unsuccess: list[SmeAddress] = []
         accepted: list[Message] = []
+        rows: list[tuple[Any, ...]] = []
         slowest = 0.0
+        wall = time.time()
         for dest in pdu.dest_address:
             self.stats.submits += 1
             if not isinstance(dest, SmeAddress):
@@ -416,26 +435,68 @@ class Smsc:
             if outcome.submit_status:
                 self.stats.refused += 1
                 unsuccess.append(SmeAddress(dest.ton, dest.npi, dest.addr, outcome.submit_status))
+                rows.append(self._row(submission, None, outcome, wall))
                 continue
             self.stats.accepted += 1
+            rows.append(self._row(submission, message_id, outcome, wall))
             accepted.append(
                 Message(message_id, submission.account, conn.id, pdu.source_addr, dest.addr, pdu.data_coding,
                         pdu.esm_class, pdu.registered_delivery, body, segments, outcome, now)
             )  # fmt: skip
         timing = Outcome(response_delay=slowest)
+        if self.ledger is not None:
+            for row in rows[:-1]:
+                self.ledger.add_message(row)
+        last = rows[-1] if rows else None
         if not accepted:
             resp = pdu.response(status=S.ESME_RSUBMITFAIL, message_id="", unsuccess_sme=unsuccess)
-            self._respond(conn, resp, timing)
+            self._answer(conn, resp, timing, last)
             return
         for message in accepted:
             self.store.add(message)
-        self._respond(conn, pdu.response(message_id=message_id, unsuccess_sme=unsuccess), timing)
+        self._answer(conn, pdu.response(message_id=message_id, unsuccess_sme=unsuccess), timing, last)
         for message in accepted:
             self._start_delivery(message, now)
 
-    def _refuse(self, conn: SmscConnection, pdu: Pdu, status: int) -> None:
+    def _refuse(self, conn: SmscConnection, pdu: Any, status: int, destination: str = "") -> None:
+        """Refuse a request that is not a valid message (no destination, two bodies, ...)."""
         self.stats.refused += 1
-        conn.send(pdu.response(status=status))
+        row = None
+        if self.ledger is not None and conn.account is not None:
+            row = (self.ledger.run_id, None, conn.account.config.system_id, conn.id, pdu.source_addr,
+                   destination, "", pdu.data_coding, 1, time.time(), status, 1, "excluded", "invalid_request",
+                   "carrier")  # fmt: skip
+        self._answer(conn, pdu.response(status=status), _IMMEDIATE, row)
+
+    def _row(self, sub: Submission, message_id: str | None, outcome: Outcome, wall: float) -> tuple[Any, ...]:
+        """The ledger row of a submission (see simulator.ledger.schema.MESSAGE_COLUMNS)."""
+        refused = outcome.submit_status != 0
+        return (
+            self.ledger.run_id if self.ledger is not None else "",
+            message_id, sub.account, sub.bind_id, sub.source, sub.destination,
+            outcome.category or "notification", sub.data_coding, sub.segments, wall, outcome.submit_status,
+            1 if outcome.respond else 0,
+            outcome.sla_class.value if refused else "pending",
+            outcome.reason if refused else "",
+            outcome.decided_by,
+        )  # fmt: skip
+
+    def _answer(self, conn: SmscConnection, resp: Pdu, outcome: Outcome, row: tuple[Any, ...] | None) -> None:
+        """Answer a submit once its record is durable (at once when there is no ledger)."""
+        ledger = self.ledger
+        if ledger is None or row is None:
+            self._respond(conn, resp, outcome)
+            return
+        try:
+            ledger.add_message(row, self._respond_when_durable, (conn, resp, outcome))
+        except LedgerError as exc:
+            log.error("cannot record a submit: %s; answering ESME_RSYSERR", exc)
+            self._respond(conn, type(resp)(sequence=resp.sequence, status=S.ESME_RSYSERR), outcome)
+
+    def _respond_when_durable(self, args: tuple[SmscConnection, Pdu, Outcome]) -> None:
+        conn, resp, outcome = args
+        if conn.transport is not None and not conn.closing:
+            self._respond(conn, resp, outcome)
 
     def _respond(self, conn: SmscConnection, resp: Pdu, outcome: Outcome) -> None:
         if not outcome.respond:
@@ -490,6 +551,26 @@ class Smsc:
             return
         outcome = message.outcome
         message.finish(outcome.final_state, self.clock())
+        self._record_final(message, outcome.sla_class.value, outcome.reason, self._send_final_receipts)
+
+    def _record_final(self, message: Message, sla_class: str, reason: str,
+                      then: Callable[[Message], None] | None) -> None:
+        """Record the final state; receipts go out only after it is durable."""
+        ledger = self.ledger
+        if ledger is None:
+            if then is not None:
+                then(message)
+            return
+        row = (ledger.run_id, message.message_id, message.destination, message.state.stat,
+               message.outcome.error_code if message.state is not MessageState.DELIVERED else "000",
+               message.done_wall, sla_class, reason)  # fmt: skip
+        try:
+            ledger.add_final(row, then, message)
+        except LedgerError as exc:
+            log.error("cannot record a final state: %s", exc)
+
+    def _send_final_receipts(self, message: Message) -> None:
+        outcome = message.outcome
         if RegisteredDelivery.wants_receipt(message.registered_delivery, outcome.final_state is MessageState.DELIVERED):
             for _ in range(1 + outcome.duplicate_receipts):
                 self._queue_receipt(message, outcome.final_state)
@@ -526,8 +607,16 @@ class Smsc:
         conn.account.router.on_response(item, pdu.status)
 
     def _delivery_done(self, item: PendingDelivery, how: str) -> None:
-        if item.message is not None and item.kind == PendingDelivery.RECEIPT:
-            item.message.receipt_pending = False
+        message = item.message
+        if message is not None and item.kind == PendingDelivery.RECEIPT:
+            message.receipt_pending = False
+        if self.ledger is not None:
+            state = message.state.stat if message is not None else ""
+            if item.kind == PendingDelivery.INTERMEDIATE:
+                state = MessageState.ENROUTE.stat
+            self.ledger.add_delivery((self.ledger.run_id, message.message_id if message else None,
+                                      message.destination if message else item.pdu.destination_addr,
+                                      item.kind, state, how, item.attempts, time.time()))  # fmt: skip
         if how != "acked":
             log.warning("%s for %s %s: %s", item.kind, item.message.message_id if item.message else "MO", how, item.pdu)
 
@@ -586,8 +675,11 @@ class Smsc:
             message.finish(MessageState.DELETED, now)
         conn.send(pdu.response())
         for message in pending:
-            if RegisteredDelivery.wants_receipt(message.registered_delivery, False):
-                self._queue_receipt(message, MessageState.DELETED)
+            self._record_final(message, "excluded", "cancelled_by_customer", self._send_deleted_receipt)
+
+    def _send_deleted_receipt(self, message: Message) -> None:
+        if RegisteredDelivery.wants_receipt(message.registered_delivery, False):
+            self._queue_receipt(message, MessageState.DELETED)
 
     def _on_replace_sm(self, conn: SmscConnection, pdu: Any) -> None:
         messages, status = self._find(conn, pdu)

@@ -116,7 +116,7 @@ class Fault:
 
     def classify(self, outcome: Outcome, default_class: SlaClass, default_reason: str) -> None:
         """Set the SLA class of an outcome this fault decided, honouring the scenario's override."""
-        override = self.spec.sla
+        override = getattr(self.spec, "sla", None)  # scenario sections have no `sla:`
         if override is not None:
             outcome.sla_class = SlaClass(override.sla_class)
             outcome.reason = override.reason or default_reason

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -29,6 +29,8 @@ class FaultEnv:
     seed: int
     receipt_delay: float  # the carrier's default, seconds
     scenario: "Scenario"
+    started_wall: float = field(default_factory=time.time)  # Unix time at scenario time 0 (set by start())
+    started_at: float = 0.0  # the pipeline clock at scenario time 0 (LinkStats.opened_at is on that clock)
 
 
 class FaultChangeError(ValueError):
@@ -61,6 +63,7 @@ class FaultPipeline:
         self.clock = clock
         self.env = FaultEnv(scenario.seed, scenario.carrier.receipt_delay_ms / 1000, scenario)
         self.started_at = clock()
+        self.env.started_at = self.started_at
         self.faults: list[Fault] = []
         for builder in SECTION_BUILDERS:
             fault = builder(scenario, self.env)
@@ -81,6 +84,8 @@ class FaultPipeline:
     def start(self, now: float | None = None) -> None:
         """Scenario time starts now (maintenance windows "relative to start" count from here)."""
         self.started_at = self.clock() if now is None else now
+        self.env.started_at = self.started_at
+        self.env.started_wall = time.time() - (self.clock() - self.started_at)
 
     # ---------------------------------------------------------------- decisions
     def decide(self, submission: Submission, now: float) -> Outcome:
