@@ -487,14 +487,20 @@ class Smsc:
         if ledger is None or row is None:
             self._respond(conn, resp, outcome)
             return
+        if conn.link is not None:
+            conn.link.outstanding += 1  # unanswered until the commit: it counts in the window
         try:
             ledger.add_message(row, self._respond_when_durable, (conn, resp, outcome))
         except LedgerError as exc:
             log.error("cannot record a submit: %s; answering ESME_RSYSERR", exc)
+            if conn.link is not None:
+                conn.link.outstanding -= 1
             self._respond(conn, type(resp)(sequence=resp.sequence, status=S.ESME_RSYSERR), outcome)
 
     def _respond_when_durable(self, args: tuple[SmscConnection, Pdu, Outcome]) -> None:
         conn, resp, outcome = args
+        if conn.link is not None:
+            conn.link.outstanding -= 1
         if conn.transport is not None and not conn.closing:
             self._respond(conn, resp, outcome)
 

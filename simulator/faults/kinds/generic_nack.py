@@ -1,0 +1,44 @@
+"""generic_nack: the carrier answers a submit with generic_nack instead of submit_sm_resp.
+
+The message is refused (no id, no receipt) with the nack's `status`; it is a definite failure
+("generic_nack") unless an earlier stage already classed it or the scenario's `sla:` says otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from simulator.smpp.constants import CommandStatus
+
+from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..outcome import Outcome, SlaClass, Submission
+
+
+@fault_kind
+class GenericNackSpec(FaultSpec):
+    """Nack `probability` of submits with `status` (default ESME_RSYSERR); the bind stays up."""
+
+    kind: Literal["generic_nack"] = "generic_nack"
+    status: int = Field(default=CommandStatus.ESME_RSYSERR, gt=0, le=0xFFFFFFFF,
+                        description="command_status of the generic_nack")
+
+
+class GenericNackFault(Fault):
+    spec: GenericNackSpec
+
+    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
+        if not self.draw():
+            return
+        if not outcome.respond or outcome.link_action:
+            return  # an earlier link fault already decided what becomes of the response
+        self.hits += 1
+        outcome.link_action = "nack"
+        outcome.refuse(self.spec.status)  # the carrier puts the refusal's status in the nack
+        if outcome.sla_class is SlaClass.DELIVERED:  # an earlier verdict (invalid number, excluded) stands
+            self.classify(outcome, SlaClass.DEFINITE_FAILURE, "generic_nack")
+
+
+GenericNackSpec.stage = Stage.LINK
+GenericNackSpec.runtime = GenericNackFault

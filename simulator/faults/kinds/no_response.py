@@ -1,0 +1,42 @@
+"""no_response: the carrier never answers a submit (the client's request times out).
+
+The message never got an id, so the carrier does not keep it and sends no receipt; it is a
+definite failure ("no_response") unless an earlier stage already classed it or `sla:` says otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from simulator.smpp.constants import CommandStatus
+
+from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..outcome import Outcome, SlaClass, Submission
+
+
+@fault_kind
+class NoResponseSpec(FaultSpec):
+    """Leave `probability` of submits unanswered; the bind stays up and later submits are answered."""
+
+    kind: Literal["no_response"] = "no_response"
+
+
+class NoResponse(Fault):
+    spec: NoResponseSpec
+
+    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
+        if not self.draw():
+            return
+        if not outcome.respond or outcome.link_action:
+            return  # an earlier link fault already decided what becomes of the response
+        self.hits += 1
+        outcome.respond = False
+        if not outcome.submit_status:
+            # never answered, so never given an id: the carrier keeps no message and sends no
+            # receipt (the status is the record's only; nothing goes on the wire)
+            outcome.refuse(CommandStatus.ESME_RSYSERR)
+        if outcome.sla_class is SlaClass.DELIVERED:  # an earlier verdict (invalid number, excluded) stands
+            self.classify(outcome, SlaClass.DEFINITE_FAILURE, "no_response")
+
+NoResponseSpec.stage = Stage.LINK
+NoResponseSpec.runtime = NoResponse

@@ -1,0 +1,38 @@
+"""out_of_order_receipt: some receipts are held back, so receipts arrive in another order than submits.
+
+It adds `extra_delay_ms` to the receipt delay of `probability` of messages, after latency has set
+it (this runs at the LINK stage). Timing only: it never changes an outcome or its SLA class.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..outcome import Outcome, Submission
+
+
+@fault_kind
+class OutOfOrderReceiptSpec(FaultSpec):
+    """Hold back the receipt of `probability` of messages by `extra_delay_ms`."""
+
+    kind: Literal["out_of_order_receipt"] = "out_of_order_receipt"
+    extra_delay_ms: float = Field(default=500, gt=0, description="added to the receipt delay of a hit")
+
+
+class OutOfOrderReceipt(Fault):
+    spec: OutOfOrderReceiptSpec
+
+    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
+        if not self.draw():
+            return
+        if outcome.submit_status:
+            return  # refused at submit: no receipt to hold back
+        self.hits += 1
+        outcome.receipt_delay += self.spec.extra_delay_ms / 1000
+
+
+OutOfOrderReceiptSpec.stage = Stage.LINK
+OutOfOrderReceiptSpec.runtime = OutOfOrderReceipt

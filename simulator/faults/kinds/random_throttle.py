@@ -1,0 +1,69 @@
+"""throttle: the carrier answers ESME_RTHROTTLED (or `status`) to `probability` of submits.
+
+Optionally only during `window: {start_s, end_s}` of scenario time. This is the carrier (or a
+regulator) controlling traffic, an excluded cause in the SLA; the accounts' own rate limits are the
+throttling section. It never touches a message something earlier already refused.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from simulator.smpp.constants import CommandStatus
+
+from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..outcome import Outcome, SlaClass, Submission
+
+
+class TimeWindow(BaseModel):
+    """[start_s, end_s) in seconds of scenario time; no end_s: until the run ends."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start_s: float = Field(default=0.0, ge=0)
+    end_s: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeWindow:
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError("end_s must be after start_s")
+        return self
+
+    def contains(self, now: float) -> bool:
+        return self.start_s <= now and (self.end_s is None or now < self.end_s)
+
+
+@fault_kind
+class ThrottleSpec(FaultSpec):
+    kind: Literal["throttle"] = "throttle"
+    status: int = Field(default=CommandStatus.ESME_RTHROTTLED, description="e.g. 0x58, 0x14, 0x400-0x4FF")
+    window: TimeWindow | None = Field(default=None, description="only then (default: always)")
+
+    @field_validator("status")
+    @classmethod
+    def _a_refusal(cls, value: int) -> int:
+        if not 0 < value <= 0xFFFFFFFF:
+            raise ValueError("status must be a non-zero command_status")
+        return value
+
+
+class Throttle(Fault):
+    spec: ThrottleSpec
+
+    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
+        if outcome.submit_status:
+            return
+        window = self.spec.window
+        if window is not None and not window.contains(now):
+            return
+        if not self.draw():
+            return
+        self.hits += 1
+        outcome.refuse(self.spec.status)
+        self.classify(outcome, SlaClass.EXCLUDED, "carrier_control")
+
+
+ThrottleSpec.stage = Stage.ADMISSION
+ThrottleSpec.runtime = Throttle
