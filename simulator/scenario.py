@@ -173,7 +173,9 @@ class BlacklistSource(Model):
 
     numbers: list[str] = Field(default_factory=list)
     file: Path | None = None
-    status: int | None = Field(default=None, description="refuse at submit with this (default: vendor 0x401)")
+    status: int | None = Field(
+        default=None, description="refuse at submit with this (default: vendor 0x401 platform, 0x402 carrier, 0x403 opt-out)"
+    )
 
 
 class Blacklists(Model):
@@ -331,10 +333,22 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(text, str(path), base_dir=path.parent)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false; `off:`, `no:` and `yes:` stay strings (group names...)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
 def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

@@ -79,9 +79,11 @@ def test_disabling_one_fault_does_not_shift_another_faults_draws():
     scenario = parse_scenario(FLAKY.format(seed=3))
     a, b = FaultPipeline(scenario), FaultPipeline(scenario)
     b.change("refusals", {"enabled": False})
-    delays_a = [a.decide(submission(i), 0).receipt_delay for i in range(200)]
-    delays_b = [b.decide(submission(i), 0).receipt_delay for i in range(200)]
-    assert delays_a == delays_b
+    outcomes_a = [a.decide(submission(i), 0) for i in range(200)]
+    outcomes_b = [b.decide(submission(i), 0) for i in range(200)]
+    same = [i for i in range(200) if not outcomes_a[i].settled and not outcomes_b[i].settled]
+    assert len(same) > 50
+    assert [outcomes_a[i].receipt_delay for i in same] == [outcomes_b[i].receipt_delay for i in same]
 
 
 def test_an_sla_override_reclassifies_a_faults_outcomes():

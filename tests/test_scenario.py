@@ -83,3 +83,9 @@ def test_every_shipped_scenario_is_valid_and_documented(path):
     first = path.read_text(encoding="utf-8").splitlines()[0]
     assert first.startswith("#") and len(first) > 10, "each scenario starts with a comment saying what it shows"
     assert scenario.name == path.stem
+
+
+def test_group_names_like_off_and_no_stay_names_not_booleans():
+    scenario = parse_scenario("numbers:\n  groups:\n    off: {prefix: '86137', state: powered_off}\n    no: {prefix: '1'}\n")
+    assert list(scenario.numbers.groups) == ["off", "no"]
+    assert parse_scenario("faults:\n  - {kind: latency, enabled: false, receipt: {dist: fixed, ms: 1}}\n").faults[0].enabled is False

@@ -38,7 +38,9 @@ class Latency(Fault):
         if self.spec.submit_resp is not None:
             outcome.response_delay += self.spec.submit_resp.sample_ms(self.random) / 1000
         if self.spec.receipt is not None:
-            outcome.receipt_delay = self.spec.receipt.sample_ms(self.random) / 1000
+            delay = self.spec.receipt.sample_ms(self.random) / 1000
+            # a failure that takes long on its own (an expiry) keeps its longer delay
+            outcome.receipt_delay = delay if not outcome.settled else max(delay, outcome.receipt_delay)
 
 
 LatencySpec.stage = Stage.TIMING
