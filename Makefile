@@ -28,9 +28,12 @@ test: setup
 soak: setup
 	$(PY) -m pytest -q -m soak
 
-## benchmarks: prints tables; record them in bench/RESULTS.md
+## benchmarks (~2 min): prints tables; record them in bench/RESULTS.md. Options: BENCH_ARGS="--repeat 1 --only carrier-sim"
 bench: setup
-	$(PY) bench/run.py
+	@if [ ! -d bench/peers/node_modules ] && command -v npm >/dev/null 2>&1; then \
+		npm install --prefix bench/peers --no-audit --no-fund \
+		|| echo "npm install failed: the node-smpp peer will be skipped"; fi
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
