@@ -163,5 +163,168 @@ def validate(scenario: Path) -> None:
     click.echo(f"{scenario}: ok (scenario '{loaded.name}', seed {loaded.seed})")
 
 
+# ==================================================================================== metering
+EXIT_DIFFERENCES = 1  # reconcile: the export and the ledger differ
+
+
+def _parse_as_of(value: str | None) -> float | None:
+    """Unix seconds, or an ISO 8601 time (with a zone; without one it is UTC)."""
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not a time: {value!r} (Unix seconds or ISO 8601)", param_hint="--as-of") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _parse_vouchers(values: tuple[str, ...]) -> dict[tuple[str, str], str]:
+    from decimal import Decimal, InvalidOperation
+
+    paid: dict[tuple[str, str], str] = {}
+    for value in values:
+        where, _, amount = value.rpartition("=")
+        account, _, cycle = where.rpartition(":")
+        try:
+            if not account or not cycle or Decimal(amount) < 0:
+                raise InvalidOperation
+        except InvalidOperation:
+            raise click.BadParameter(f"{value!r}: write ACCOUNT:CYCLE=AMOUNT, like qa:2026-11=12.50",
+                                     param_hint="--vouchers-paid") from None
+        paid[(account, cycle)] = amount
+    return paid
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"written: {output}", err=True)
+
+
+@main.command("report")
+@click.argument("ledgers", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--account", help="Only this account (ESME system_id).")
+@click.option("--cycle", help="Only this service cycle, YYYY-MM (like 2026-11).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True,
+              help="text for a terminal, json for machines (schema carrier-sim/report/1), html for people.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not to stdout.")
+@click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Take prices, tiers and target from this scenario (default: the scenario stored in the ledger).")
+@click.option("--timezone", "tz", help="Service cycles in UTC (default) or an offset like +08:00 "
+                                       "(default: the scenario's sla.timezone).")
+@click.option("--as-of", help="Cut-off: messages without a final state by then are pending (Unix s or ISO 8601).")
+@click.option("--vouchers-paid", multiple=True, metavar="ACCOUNT:CYCLE=AMOUNT",
+              help="Vouchers already paid for a cycle (they lower the cap of its voucher). Repeatable.")
+def report_command(ledgers: tuple[Path, ...], account: str | None, cycle: str | None, fmt: str,
+                   output: Path | None, scenario_path: Path | None, tz: str | None, as_of: str | None,
+                   vouchers_paid: tuple[str, ...]) -> None:
+    """SLA report of one or more ledgers (merged): success rate per account and service cycle, what
+    was left out and why, billing, compensation and claim windows."""
+    from simulator.ledger.reader import LedgerError
+    from simulator.metering.sources import report_from_ledgers
+
+    try:
+        report = report_from_ledgers(ledgers, scenario_path=scenario_path, account=account, cycle=cycle,
+                                     timezone=tz, as_of=_parse_as_of(as_of),
+                                     vouchers_paid=_parse_vouchers(vouchers_paid))
+    except (LedgerError, ScenarioError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if fmt == "json":
+        import json
+
+        _emit(json.dumps(report, indent=2, ensure_ascii=False) + "\n", output)
+    elif fmt == "html":
+        from simulator.metering.html import render_html
+
+        _emit(render_html(report), output)
+    else:
+        from simulator.metering.text import render_text
+
+        color = output is None and sys.stdout.isatty()
+        _emit(render_text(report, color=color), output)
+
+
+@main.command("reconcile")
+@click.argument("ledger", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("export", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--account", help="Only this account's records (and export rows, when it has an account column).")
+@click.option("--run", "run_id", help="Only this run's records.")
+@click.option("--timezone", "tz", help="Service cycles in UTC (default) or an offset like +08:00.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not to stdout.")
+def reconcile_command(ledger: Path, export: Path, account: str | None, run_id: str | None, tz: str | None,
+                      fmt: str, output: Path | None) -> None:
+    """Compare a per-message export (CSV with message_id and status columns) with the ledger: every
+    difference and its effect on the success rate. Exit 0 when identical, 1 when they differ."""
+    from simulator.ledger.reader import LedgerError
+    from simulator.metering.reconcile import ExportError
+    from simulator.metering.sources import reconcile_files
+
+    try:
+        result = reconcile_files(ledger, export, account=account, run_id=run_id, timezone=tz)
+    except (LedgerError, ExportError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if fmt == "json":
+        import json
+
+        _emit(json.dumps(result, indent=2, ensure_ascii=False) + "\n", output)
+    else:
+        import io
+
+        from rich.console import Console
+
+        from simulator.metering.text import render_reconciliation
+
+        buffer = io.StringIO()
+        color = output is None and sys.stdout.isatty()
+        render_reconciliation(result, Console(file=buffer, width=140, force_terminal=color,
+                                              color_system="standard" if color else None, highlight=False))
+        _emit(buffer.getvalue(), output)
+    sys.exit(EXIT_OK if result["identical"] else EXIT_DIFFERENCES)
+
+
+@main.command("run")
+@click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--users", type=int, help="Simulated ESMEs (default: the scenario's load.users).")
+@click.option("--duration", help="Time spent submitting, e.g. 30s (default: load.duration); a drain follows.")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where reports go (default: reports/RUN_ID).")
+@click.option("--processes", type=int, default=1, show_default=True, help="Locust worker processes.")
+@click.option("--target", help="Drive an external SMSC at host:port instead of starting the simulator.")
+@click.option("--ui", is_flag=True, help="Show Locust's web UI (on 127.0.0.1:8089) while it runs.")
+@click.option("--run-id", help="Name of the run (default: scenario and time).")
+def run_command(scenario: Path, users: int | None, duration: str | None, report_dir: Path | None, processes: int,
+                target: str | None, ui: bool, run_id: str | None) -> None:
+    """Run a load scenario end to end: simulator, Locust, drain, SLA report, gates.
+
+    Exit codes: 0 all gates passed; 1 a gate failed; 2 bad scenario or arguments;
+    3 the simulator did not start; 4 the load generator failed.
+    """
+    from loadtests.run import execute, settings_from
+
+    loaded = _load(scenario)
+    if target is not None and ":" not in target:
+        raise click.BadParameter("must be host:port", param_hint="--target")
+    try:
+        settings = settings_from(scenario, loaded, users=users, duration=duration, report_dir=report_dir,
+                                 processes=processes, target=target, ui=ui,
+                                 run_id=run_id or new_run_id(loaded.name))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--duration") from exc
+    sys.exit(execute(settings))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -62,7 +62,7 @@ class Carrier(Model):
     system_id: str = Field(default="carrier-sim", max_length=15)
     accounts: list[Account] = Field(default_factory=_default_accounts, min_length=1)
     receipt_delay_ms: float = Field(default=100, ge=0, description="default delay before a receipt")
-    deliver_window: int = Field(default=10, ge=1, le=10_000, description="unanswered deliver_sm per bind")
+    deliver_window: int = Field(default=100, ge=1, le=10_000, description="unanswered deliver_sm per bind")
     response_timeout_s: float = Field(default=10, gt=0, description="wait for a deliver_sm_resp")
     retry_delay_s: float = Field(default=1, gt=0, description="first retry of a refused deliver_sm")
     enquire_link_interval_s: float = Field(default=30, gt=0, description="idle time before we probe")
@@ -257,6 +257,8 @@ class Sla(Model):
     tiers: list[Tier] = Field(default_factory=lambda: [Tier(below=0.95, voucher=0.10), Tier(below=0.90, voucher=0.30)])
     prices: dict[str, float] = Field(default_factory=dict, description="per segment, by category")
     currency: str = "USD"
+    timezone: str | None = Field(default=None, pattern=r"^(UTC|Z|[+-]\d\d:\d\d)$",
+                                 description="service cycles' months: UTC (default) or a fixed offset like +08:00")
 
 
 class ExpectRate(Model):

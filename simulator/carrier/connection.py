@@ -157,6 +157,11 @@ class SmscConnection(asyncio.Protocol):
     def can_receive(self) -> bool:
         return self.session.can_receive
 
+    @property
+    def accepting(self) -> bool:
+        """Whether a deliver_sm may go out on this bind now (bound as a receiver, not closing)."""
+        return not self.closing and self.transport is not None and self.session.can_receive
+
     def __repr__(self) -> str:
         who = self.account.config.system_id if self.account else "-"
         return f"<SmscConnection {self.id} {self.peer} {who} {self.session.state.value}>"

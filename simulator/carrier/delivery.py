@@ -22,6 +22,11 @@ class Receiver(Protocol):
 
     deliveries: dict[int, "PendingDelivery"]
 
+    @property
+    def accepting(self) -> bool:
+        """Bound as a receiver and not closing or unbinding: a deliver_sm may be sent now."""
+        ...
+
     def send_delivery(self, item: "PendingDelivery") -> None: ...
 
 
@@ -121,7 +126,7 @@ class DeliveryRouter:
         while queue:
             for step in range(n):
                 receiver = receivers[(self._next + step) % n]
-                if len(receiver.deliveries) < window:
+                if len(receiver.deliveries) < window and receiver.accepting:
                     self._next = (self._next + step + 1) % n
                     break
             else:

@@ -1,0 +1,233 @@
+"""SmppUser: a Locust user that binds to an SMSC and sends the scenario's traffic through it.
+
+Fires Locust request events from gevent greenlets only: `submit_sm` (time to submit_sm_resp,
+failures named by command_status) and `receipt` (submit to final receipt, failures named by the
+final state). Stops submitting when the drain starts and keeps collecting receipts until stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import gevent
+from locust import User, constant, constant_throughput, events, task
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from simulator.scenario import Scenario, load_scenario
+from simulator.smpp.constants import CommandStatus, status_name
+from simulator.smpp.pdu import Pdu
+from simulator.smpp.receipt import ReceiptParseError, is_intermediate, is_receipt, parse_receipt
+from simulator.smpp.tlv import read_str
+
+from .client import BindRefused, GeventSmppClient, LinkDown
+from .tally import Tally
+from .traffic import TrafficMix
+
+log = logging.getLogger("carrier_sim.load")
+
+ENV_SCENARIO = "CARRIER_SIM_SCENARIO"  # path of the scenario file
+ENV_TALLY = "CARRIER_SIM_TALLY"  # where the (master's) merged tally is written at the end
+ENV_SUBMIT_FOR = "CARRIER_SIM_SUBMIT_FOR"  # seconds of submitting; the rest of the run is the drain
+REQUEST_TYPE = "SMPP"
+
+
+class Shared:
+    """Per-process state the users share: the tally and the submit times of pending messages."""
+
+    scenario: Scenario | None = None
+    tally = Tally()
+    submitted_at: dict[str, float] = {}  # message_id -> perf_counter at submit
+    submit_until: float = float("inf")  # time.time() after which users stop submitting
+    users = 0
+
+    @classmethod
+    def load(cls) -> Scenario:
+        if cls.scenario is None:
+            path = os.environ.get(ENV_SCENARIO)
+            cls.scenario = load_scenario(path) if path else Scenario()
+        return cls.scenario
+
+
+def parse_host(host: str | None, scenario: Scenario) -> tuple[str, int]:
+    target = (host or scenario.carrier.listen).removeprefix("smpp://")
+    name, _, port = target.rpartition(":")
+    return name.strip("[]"), int(port)
+
+
+class SmppUser(User):
+    """One ESME: binds (transceiver, or transmitter + receiver), submits, answers receipts."""
+
+    abstract = False
+    wait_time = constant(0)
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        scenario = Shared.load()
+        load = scenario.load
+        if load.rate_per_user:
+            self.wait_time = constant_throughput(load.rate_per_user)  # type: ignore[method-assign]
+        account_name = load.account or scenario.carrier.accounts[0].system_id
+        account = next(a for a in scenario.carrier.accounts if a.system_id == account_name)
+        self.system_id, self.password = account.system_id, account.password
+        self.address = parse_host(self.host, scenario)
+        self.window = load.window
+        self.bind_mode = load.bind
+        Shared.users += 1
+        self.traffic = TrafficMix(scenario, seed_offset=Shared.users + os.getpid() * 1000)
+        self.clients: list[GeventSmppClient] = []
+        self.transmitter: GeventSmppClient | None = None
+        self.fire = environment.events.request.fire
+
+    # ------------------------------------------------------------------ link management
+    def on_start(self) -> None:
+        self._connect()
+
+    def _connect(self) -> None:
+        self._close()
+        kinds = ["transceiver"] if self.bind_mode == "transceiver" else ["transmitter", "receiver"]
+        for kind in kinds:
+            client = GeventSmppClient(*self.address, window=self.window, on_response=self._on_response,
+                                      on_deliver=self._on_deliver)
+            start = time.perf_counter()
+            try:
+                client.connect()
+                client.bind(self.system_id, self.password, kind)
+            except BindRefused as exc:
+                Shared.tally.count("bind_failures", status_name(exc.status))
+                self.fire(request_type=REQUEST_TYPE, name=f"bind_{kind}", response_time=(time.perf_counter() - start) * 1000,
+                          response_length=0, exception=exc)
+                client.close()
+                raise
+            except (OSError, LinkDown, gevent.Timeout) as exc:
+                Shared.tally.count("bind_failures", type(exc).__name__)
+                client.close()
+                raise LinkDown(f"cannot bind to {self.address[0]}:{self.address[1]}: {exc}") from exc
+            self.clients.append(client)
+            if kind != "receiver":
+                self.transmitter = client
+
+    def _close(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.clients = []
+        self.transmitter = None
+
+    def _ensure_link(self) -> GeventSmppClient | None:
+        if self.transmitter is not None and self.transmitter.is_bound and all(c.is_bound for c in self.clients):
+            return self.transmitter
+        Shared.tally.count("rebinds")
+        backoff = 0.2
+        while True:
+            try:
+                self._connect()
+                return self.transmitter
+            except (LinkDown, BindRefused):
+                gevent.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    def on_stop(self) -> None:
+        for client in self.clients:
+            client.unbind(timeout=2)
+        self.clients = []
+
+    # ------------------------------------------------------------------ the task
+    @task
+    def send(self) -> None:
+        if time.time() >= Shared.submit_until:
+            gevent.sleep(0.2)  # draining: no new submits, receipts keep coming in
+            return
+        client = self._ensure_link()
+        if client is None:
+            return
+        message = self.traffic.next()
+        segments = len(message.pdus)
+        for pdu in message.pdus:
+            try:
+                client.submit(pdu, context=segments)
+            except LinkDown:
+                return  # the next task re-binds; in-flight submits were reported as lost
+
+    # ------------------------------------------------------------------ callbacks (reader greenlets)
+    def _on_response(self, name: str, response: Pdu | None, elapsed_ms: float, context: Any) -> None:
+        if response is None:
+            Shared.tally.submit_answered("LOST", None)
+            self.fire(request_type=REQUEST_TYPE, name=name, response_time=elapsed_ms, response_length=0,
+                      exception=LinkDown("link lost before the response"))
+            return
+        status = response.status
+        if status == CommandStatus.ESME_ROK and response.command_id != 0x80000000:
+            message_id = response.message_id
+            Shared.tally.submit_answered("ESME_ROK", message_id, 1)
+            Shared.submitted_at[message_id] = time.perf_counter() - elapsed_ms / 1000
+            self.fire(request_type=REQUEST_TYPE, name=name, response_time=elapsed_ms, response_length=len(message_id),
+                      exception=None)
+        else:
+            status_text = status_name(status) if response.command_id != 0x80000000 else f"generic_nack:{status_name(status)}"
+            Shared.tally.submit_answered(status_text, None)
+            self.fire(request_type=REQUEST_TYPE, name=name, response_time=elapsed_ms, response_length=0,
+                      exception=SubmitRefused(status_text))
+
+    def _on_deliver(self, pdu: Pdu) -> int:
+        esm = pdu.esm_class
+        if not (is_receipt(esm) or is_intermediate(esm)):
+            Shared.tally.count("mo")
+            return CommandStatus.ESME_ROK
+        try:
+            receipt = parse_receipt(pdu.short_message)
+            message_id, stat = receipt.message_id, receipt.state.stat
+        except ReceiptParseError:
+            message_id = read_str(pdu.tlvs, 0x001E) or "?"
+            stat = "UNPARSEABLE"
+        if is_intermediate(esm):
+            Shared.tally.count("intermediate")
+            return CommandStatus.ESME_ROK
+        Shared.tally.receipt(message_id, stat)
+        sent = Shared.submitted_at.pop(message_id, None)
+        if sent is not None:  # the submit went through this process: time the receipt
+            elapsed = (time.perf_counter() - sent) * 1000
+            self.fire(request_type=REQUEST_TYPE, name="receipt", response_time=elapsed, response_length=0,
+                      exception=None if stat == "DELIVRD" else ReceiptFailed(stat))
+        return CommandStatus.ESME_ROK
+
+
+class SubmitRefused(Exception):
+    """A submit answered with a non-zero command_status; the name is the status."""
+
+
+class ReceiptFailed(Exception):
+    """A final receipt with a state other than DELIVRD; the name is the state."""
+
+
+# ---------------------------------------------------------------------- tally aggregation
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        environment.events.worker_report.add_listener(lambda client_id, data: _merge_report(data))
+
+
+def _merge_report(data: dict[str, Any]) -> None:
+    if "carrier_sim_tally" in data:
+        Shared.tally.merge(data["carrier_sim_tally"])
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    data["carrier_sim_tally"] = Shared.tally.take_delta()
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    submit_for = os.environ.get(ENV_SUBMIT_FOR)
+    if submit_for:
+        Shared.submit_until = time.time() + float(submit_for)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    path = os.environ.get(ENV_TALLY)
+    if path and not isinstance(environment.runner, WorkerRunner):
+        Shared.tally.save(path)
