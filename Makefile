@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run serve test soak bench clean
+.PHONY: setup run serve test soak bench broker clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,11 +14,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## the main job: start the simulator in the foreground (Ctrl-C stops it)
+## the main job: the baseline scenario for ~30 s against the simulator, ending with the SLA report
 run: setup
-	$(VENV)/bin/carrier-sim serve
+	$(VENV)/bin/carrier-sim run scenarios/baseline.yaml
 
-serve: run
+## the simulator alone, in the foreground, for your own SMPP client (Ctrl-C stops it)
+serve: setup
+	$(VENV)/bin/carrier-sim -v serve
 
 ## the tests (no soaks): well under 15 minutes on 2 cores
 test: setup
