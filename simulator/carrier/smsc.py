@@ -108,6 +108,10 @@ class Smsc:
         self.housekeeping_interval = housekeeping_interval
         self.new_message_id = message_ids or MessageIdAllocator()
         self.ledger = ledger  # when set, a submit is answered only once its record is committed
+        self.run_id = ledger.run_id if ledger is not None else ""
+        # observers of every record (the MQTT publisher): on_message(row), on_final(row),
+        # on_delivery(row) with the ledger's row tuples (simulator.ledger.schema *_COLUMNS)
+        self.observers: list[Any] = []
         self.scheduler = Scheduler(self._fire, clock=clock)
         self.store = MessageStore(self.config.message_store_size)
         self.stats = CarrierStats()
@@ -447,8 +451,10 @@ class Smsc:
                         pdu.esm_class, pdu.registered_delivery, body, segments, outcome, now)
             )  # fmt: skip
         timing = Outcome(response_delay=slowest)
-        if self.ledger is not None:
-            for row in rows[:-1]:
+        for row in rows[:-1]:
+            for observer in self.observers:
+                observer.on_message(row)
+            if self.ledger is not None:
                 self.ledger.add_message(row)
         last = rows[-1] if rows else None
         if not accepted:
@@ -465,8 +471,8 @@ class Smsc:
         """Refuse a request that is not a valid message (no destination, two bodies, ...)."""
         self.stats.refused += 1
         row = None
-        if self.ledger is not None and conn.account is not None:
-            row = (self.ledger.run_id, None, conn.account.config.system_id, conn.id, pdu.source_addr,
+        if (self.ledger is not None or self.observers) and conn.account is not None:
+            row = (self.run_id, None, conn.account.config.system_id, conn.id, pdu.source_addr,
                    destination, "", pdu.data_coding, 1, time.time(), status, 1, "excluded", "invalid_request",
                    "carrier")  # fmt: skip
         self._answer(conn, pdu.response(status=status), _IMMEDIATE, row)
@@ -475,7 +481,7 @@ class Smsc:
         """The ledger row of a submission (see simulator.ledger.schema.MESSAGE_COLUMNS)."""
         refused = outcome.submit_status != 0
         return (
-            self.ledger.run_id if self.ledger is not None else "",
+            self.run_id,
             message_id, sub.account, sub.bind_id, sub.source, sub.destination,
             outcome.category or "notification", sub.data_coding, sub.segments, wall, outcome.submit_status,
             1 if outcome.respond else 0,
@@ -486,6 +492,9 @@ class Smsc:
 
     def _answer(self, conn: SmscConnection, resp: Pdu, outcome: Outcome, row: tuple[Any, ...] | None) -> None:
         """Answer a submit once its record is durable (at once when there is no ledger)."""
+        if row is not None:
+            for observer in self.observers:
+                observer.on_message(row)
         ledger = self.ledger
         if ledger is None or row is None:
             self._respond(conn, resp, outcome)
@@ -566,13 +575,19 @@ class Smsc:
                       then: Callable[[Message], None] | None) -> None:
         """Record the final state; receipts go out only after it is durable."""
         ledger = self.ledger
+        if ledger is None and not self.observers:
+            if then is not None:
+                then(message)
+            return
+        row = (self.run_id, message.message_id, message.destination, message.state.stat,
+               message.outcome.error_code if message.state is not MessageState.DELIVERED else "000",
+               message.done_wall, sla_class, reason)  # fmt: skip
+        for observer in self.observers:
+            observer.on_final(row)
         if ledger is None:
             if then is not None:
                 then(message)
             return
-        row = (ledger.run_id, message.message_id, message.destination, message.state.stat,
-               message.outcome.error_code if message.state is not MessageState.DELIVERED else "000",
-               message.done_wall, sla_class, reason)  # fmt: skip
         try:
             ledger.add_final(row, then, message)
         except LedgerError as exc:
@@ -619,13 +634,17 @@ class Smsc:
         message = item.message
         if message is not None and item.kind == PendingDelivery.RECEIPT:
             message.receipt_pending = False
-        if self.ledger is not None:
+        if self.ledger is not None or self.observers:
             state = message.state.stat if message is not None else ""
             if item.kind == PendingDelivery.INTERMEDIATE:
                 state = MessageState.ENROUTE.stat
-            self.ledger.add_delivery((self.ledger.run_id, message.message_id if message else None,
-                                      message.destination if message else item.pdu.destination_addr,
-                                      item.kind, state, how, item.attempts, time.time()))  # fmt: skip
+            row = (self.run_id, message.message_id if message else None,
+                   message.destination if message else item.pdu.destination_addr,
+                   item.kind, state, how, item.attempts, time.time())  # fmt: skip
+            for observer in self.observers:
+                observer.on_delivery(row)
+            if self.ledger is not None:
+                self.ledger.add_delivery(row)
         if how != "acked":
             log.warning("%s for %s %s: %s", item.kind, item.message.message_id if item.message else "MO", how, item.pdu)
 
