@@ -8,6 +8,7 @@ It must never block the loop or bypass the Smsc's own validation.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from .smsc import Smsc
 
 SMSC_KEY = web.AppKey("smsc", object)
+EXTRA_STATUS_KEY = web.AppKey("extra_status", list)  # callables returning sections added to /status (e.g. "mqtt")
 
 
 def _actor(request: web.Request) -> str:
@@ -46,7 +48,10 @@ def _smsc(request: web.Request) -> "Smsc":
 
 
 async def get_status(request: web.Request) -> web.Response:
-    return web.json_response(_smsc(request).status())
+    status = _smsc(request).status()
+    for section in request.app[EXTRA_STATUS_KEY]:
+        status.update(section())
+    return web.json_response(status)
 
 
 async def get_scenario(request: web.Request) -> web.Response:
@@ -94,9 +99,10 @@ async def get_audit(request: web.Request) -> web.Response:
     return web.json_response(list(_smsc(request).audit_log))
 
 
-def make_app(smsc: "Smsc") -> web.Application:
+def make_app(smsc: "Smsc", extra_status: list[Callable[[], dict[str, Any]]] | None = None) -> web.Application:
     app = web.Application()
     app[SMSC_KEY] = smsc
+    app[EXTRA_STATUS_KEY] = list(extra_status or [])
     app.add_routes([
         web.get("/status", get_status),
         web.get("/scenario", get_scenario),
@@ -112,13 +118,14 @@ def make_app(smsc: "Smsc") -> web.Application:
 class ControlServer:
     """Runs the control API next to the SMSC, on the same event loop."""
 
-    def __init__(self, smsc: "Smsc") -> None:
+    def __init__(self, smsc: "Smsc", extra_status: list[Callable[[], dict[str, Any]]] | None = None) -> None:
         self.smsc = smsc
+        self.extra_status = extra_status or []  # e.g. the MQTT publisher's status_section
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 
     async def start(self, host: str, port: int) -> None:
-        self._runner = web.AppRunner(make_app(self.smsc), access_log=None)
+        self._runner = web.AppRunner(make_app(self.smsc, self.extra_status), access_log=None)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port)
         await self._site.start()

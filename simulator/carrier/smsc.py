@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from simulator.faults.outcome import DeliverEverything, LinkStats, Outcome, Submission, message_text
+from simulator.faults.outcome import DeliverEverything, LinkStats, Outcome, SlaClass, Submission, message_text
 from simulator.scenario import Account, Carrier, Scenario
 from simulator.smpp.coding import CodingError, choose_coding, count_segments, split_message
 from simulator.smpp.constants import (
@@ -53,6 +53,8 @@ SC_INTERFACE_VERSION = {Tag.sc_interface_version: b"\x34"}
 
 
 _IMMEDIATE = Outcome(response_delay=0.0)
+_STAT = {state: state.stat for state in MessageState}  # plain dict lookups on the hot path
+_CLASS_VALUE = {c: c.value for c in SlaClass}
 
 
 class Decider(Protocol):
@@ -183,7 +185,7 @@ class Smsc:
         loop = asyncio.get_running_loop()
         self._loop = loop
         if self.ledger is not None:
-            await loop.run_in_executor(None, self.ledger.start, loop)
+            await self.ledger.start()
         self._server = await loop.create_server(
             lambda: SmscConnection(self),
             host if host is not None else self.config.host,
@@ -568,8 +570,12 @@ class Smsc:
         if message.is_final:  # cancelled meanwhile
             return
         outcome = message.outcome
-        message.finish(outcome.final_state, self.clock())
-        self._record_final(message, outcome.sla_class.value, outcome.reason, self._send_final_receipts)
+        state = outcome.final_state
+        message.finish(state, self.clock())
+        rd = message.registered_delivery
+        wanted = rd & 3 and RegisteredDelivery.wants_receipt(rd, state is MessageState.DELIVERED)
+        self._record_final(message, _CLASS_VALUE[outcome.sla_class], outcome.reason,
+                           self._send_final_receipts if wanted else None)
 
     def _record_final(self, message: Message, sla_class: str, reason: str,
                       then: Callable[[Message], None] | None) -> None:
@@ -579,8 +585,9 @@ class Smsc:
             if then is not None:
                 then(message)
             return
-        row = (self.run_id, message.message_id, message.destination, message.state.stat,
-               message.outcome.error_code if message.state is not MessageState.DELIVERED else "000",
+        state = message.state
+        row = (self.run_id, message.message_id, message.destination, _STAT[state],
+               message.outcome.error_code if state is not MessageState.DELIVERED else "000",
                message.done_wall, sla_class, reason)  # fmt: skip
         for observer in self.observers:
             observer.on_final(row)
@@ -594,10 +601,11 @@ class Smsc:
             log.error("cannot record a final state: %s", exc)
 
     def _send_final_receipts(self, message: Message) -> None:
+        """Queue the final receipt (and the copies a duplicate fault asks for); called only when the
+        message's registered_delivery wants one."""
         outcome = message.outcome
-        if RegisteredDelivery.wants_receipt(message.registered_delivery, outcome.final_state is MessageState.DELIVERED):
-            for _ in range(1 + outcome.duplicate_receipts):
-                self._queue_receipt(message, outcome.final_state)
+        for _ in range(1 + outcome.duplicate_receipts):
+            self._queue_receipt(message, outcome.final_state)
 
     def _queue_receipt(self, message: Message, state: MessageState, intermediate: bool = False) -> None:
         account = self.accounts.get(message.account)
