@@ -60,10 +60,16 @@ def _load(path: Path | None) -> Scenario:
                    "fsync: also survives power loss; async: answer at once (fastest, may lose the last records).")
 @click.option("--run-id", help="Name of this run in the ledger (default: scenario and time).")
 @click.option("--node-id", default="node-1", show_default=True, help="This simulator's name among several.")
+@click.option("--mqtt", "mqtt_url", metavar="URL",
+              help="Publish live events to this MQTT broker and take control requests from it: "
+                   "mqtt://[user:pass@]host[:port][/prefix][?options], mqtts:// for TLS.")
+@click.option("--mqtt-ca", type=click.Path(exists=True, dir_okay=False), help="CA file for mqtts:// brokers.")
 def serve(config: Path | None, listen: str | None, control: str | None, ready_file: Path | None,
-          ledger_path: str, durability: str, run_id: str | None, node_id: str) -> None:
+          ledger_path: str, durability: str, run_id: str | None, node_id: str, mqtt_url: str | None,
+          mqtt_ca: str | None) -> None:
     """Run the SMSC in the foreground until SIGINT or SIGTERM."""
     scenario = _load(config)
+    mqtt = _mqtt_settings(mqtt_url, mqtt_ca, node_id) if mqtt_url else None
     updates: dict[str, object] = {}
     if listen:
         updates["listen"] = listen
@@ -84,7 +90,28 @@ def serve(config: Path | None, listen: str | None, control: str | None, ready_fi
                               scenario=scenario.name, seed=scenario.seed,
                               config=scenario.model_dump(mode="json"), durability=durability)  # type: ignore[arg-type]
     _install_uvloop()
-    asyncio.run(_serve(scenario, ready_file, ledger, node_id))
+    asyncio.run(_serve(scenario, ready_file, ledger, node_id, mqtt))
+
+
+def _mqtt_settings(url: str, ca_file: str | None, node_id: str | None = None):  # noqa: ANN202
+    """MqttSettings from --mqtt and --mqtt-ca, or exit 2 with the reason (aiomqtt missing, bad URL)."""
+    try:
+        import aiomqtt  # noqa: F401
+    except ImportError:
+        click.echo("error: --mqtt needs aiomqtt: pip install 'carrier-sim[mqtt]'", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    from simulator.events.settings import SettingsError, parse_url
+    from simulator.events.topics import check_node_id
+
+    try:
+        settings = parse_url(url, ca_file=ca_file)
+        if node_id is not None:
+            check_node_id(node_id)
+        settings.ssl_context()
+    except SettingsError as exc:
+        click.echo(f"error: --mqtt: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    return settings
 
 
 def new_run_id(scenario_name: str) -> str:
@@ -95,7 +122,7 @@ def new_run_id(scenario_name: str) -> str:
     return f"{scenario_name}-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
 
 
-async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: str) -> None:
+async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: str, mqtt=None) -> None:  # noqa: ANN001
     from simulator.carrier.control import ControlServer
     from simulator.carrier.messages import MessageIdAllocator
     from simulator.carrier.smsc import Smsc
@@ -111,9 +138,15 @@ async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: s
     except LedgerError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    publisher = None
+    if mqtt is not None:
+        from simulator.events.publisher import EventPublisher
+
+        publisher = EventPublisher(smsc, mqtt, node_id)
+        await publisher.start()
     control = None
     if carrier.control:
-        control = ControlServer(smsc)
+        control = ControlServer(smsc, extra_status=[publisher.status_section] if publisher is not None else [])
         host, _, port = carrier.control.rpartition(":")
         try:
             await control.start(host.strip("[]"), int(port))
@@ -121,6 +154,8 @@ async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: s
             click.echo(f"error: cannot listen for the control API on {carrier.control}: {exc.strerror or exc}",
                        err=True)
             await smsc.stop(grace=0)
+            if publisher is not None:
+                await publisher.stop(timeout=1)
             sys.exit(EXIT_BAD_INPUT)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -136,6 +171,9 @@ async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: s
         click.echo(f"  control API: http://{control.address}/status  (PUT /faults/NAME, POST /mo, GET /audit)")
     if ledger is not None:
         click.echo(f"  ledger: {ledger.path} (run {ledger.run_id}, durability {ledger.durability})")
+    if publisher is not None:
+        click.echo(f"  MQTT: node {node_id} publishes to {mqtt.url} ({mqtt.prefix}/{node_id}/...; "
+                   f"control on {mqtt.prefix}/{node_id}/control/...)")
     click.echo("  stop with Ctrl-C (SIGINT) or SIGTERM", nl=True)
     sys.stdout.flush()
     if ready_file is not None:
@@ -146,6 +184,11 @@ async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: s
     if control is not None:
         await control.stop()
     await smsc.stop()
+    if publisher is not None:
+        await publisher.stop()
+        mqtt_status = publisher.status()
+        click.echo(f"carrier-sim: MQTT published {mqtt_status['published']}, "
+                   f"not published {mqtt_status['unpublished']['total']}")
     click.echo(f"carrier-sim: stopped. {smsc.stats.as_dict()}")
 
 
@@ -305,8 +348,10 @@ def reconcile_command(ledger: Path, export: Path, account: str | None, run_id: s
 @click.option("--target", help="Drive an external SMSC at host:port instead of starting the simulator.")
 @click.option("--ui", is_flag=True, help="Show Locust's web UI (on 127.0.0.1:8089) while it runs.")
 @click.option("--run-id", help="Name of the run (default: scenario and time).")
+@click.option("--mqtt", "mqtt_url", metavar="URL",
+              help="The simulator publishes live events to this broker while the run goes (see serve --mqtt).")
 def run_command(scenario: Path, users: int | None, duration: str | None, report_dir: Path | None, processes: int,
-                target: str | None, ui: bool, run_id: str | None) -> None:
+                target: str | None, ui: bool, run_id: str | None, mqtt_url: str | None) -> None:
     """Run a load scenario end to end: simulator, Locust, drain, SLA report, gates.
 
     Exit codes: 0 all gates passed; 1 a gate failed; 2 bad scenario or arguments;
@@ -317,13 +362,95 @@ def run_command(scenario: Path, users: int | None, duration: str | None, report_
     loaded = _load(scenario)
     if target is not None and ":" not in target:
         raise click.BadParameter("must be host:port", param_hint="--target")
+    if mqtt_url is not None:
+        if target is not None:
+            raise click.BadParameter("--mqtt needs the simulator that run starts (not --target)", param_hint="--mqtt")
+        _mqtt_settings(mqtt_url, None)
     try:
         settings = settings_from(scenario, loaded, users=users, duration=duration, report_dir=report_dir,
                                  processes=processes, target=target, ui=ui,
-                                 run_id=run_id or new_run_id(loaded.name))
+                                 run_id=run_id or new_run_id(loaded.name), mqtt=mqtt_url)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--duration") from exc
     sys.exit(execute(settings))
+
+
+@main.command("meter")
+@click.option("--mqtt", "mqtt_url", metavar="URL", required=True,
+              help="The broker the nodes publish to: mqtt://[user:pass@]host[:port][/prefix], mqtts:// for TLS.")
+@click.option("--mqtt-ca", type=click.Path(exists=True, dir_okay=False), help="CA file for mqtts:// brokers.")
+@click.option("--duration", type=float, help="Stop after this many seconds (default: at Ctrl-C).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where the combined report goes at the end: .json, .html or .txt "
+                   "(default: reports/meter-TIME.json).")
+@click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SLA terms (prices, tiers, target) from this scenario (default: what the nodes announce).")
+def meter_command(mqtt_url: str, mqtt_ca: str | None, duration: float | None, output: Path | None,
+                  scenario_path: Path | None) -> None:
+    """Combined live SLA figures of every node publishing to the broker, refreshed each second; at the
+    end, the combined report (the same report as `carrier-sim report` on the nodes' merged ledgers)."""
+    import time
+
+    settings = _mqtt_settings(mqtt_url, mqtt_ca)
+    if scenario_path is not None:
+        _load(scenario_path)
+    if output is None:
+        output = Path("reports") / f"meter-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    if duration is not None and duration <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--duration")
+    _install_uvloop()
+    report = asyncio.run(_meter(settings, duration, scenario_path))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".html":
+        from simulator.metering.html import render_html
+
+        output.write_text(render_html(report), encoding="utf-8")
+    elif output.suffix == ".txt":
+        from simulator.metering.text import render_text
+
+        output.write_text(render_text(report), encoding="utf-8")
+    else:
+        import json
+
+        output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    click.echo(f"combined report written: {output}")
+
+
+async def _meter(settings, duration: float | None, scenario_path: Path | None) -> dict:  # noqa: ANN001
+    import time
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from simulator.events.follow import follow
+    from simulator.events.meter import LiveMeter, combined_report
+    from simulator.events.view import live_view
+    from simulator.metering.text import render
+
+    meter = LiveMeter()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    follower = asyncio.create_task(follow(settings, meter, stop))
+    started = time.monotonic()
+    console = Console()
+    with Live(console=console, refresh_per_second=1, auto_refresh=False) as live:
+        while not stop.is_set():
+            elapsed = time.monotonic() - started
+            live.update(live_view(meter.summary(), settings.url, elapsed, duration), refresh=True)
+            if duration is not None and elapsed >= duration:
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0 if duration is None else min(1.0, duration - elapsed))
+            except asyncio.TimeoutError:
+                pass
+        live.update(live_view(meter.summary(), settings.url, time.monotonic() - started, duration), refresh=True)
+    stop.set()
+    await follower
+    report = combined_report(meter, scenario_path=str(scenario_path) if scenario_path else None, broker=settings.url)
+    render(report, console)
+    return report
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -458,3 +458,22 @@ def test_esm_class_message_type_tells_receipts_and_intermediate_notifications(
 ):
     assert is_receipt(esm_class) is receipt
     assert is_intermediate(esm_class) is intermediate
+
+
+@given(
+    st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20),
+    st.sampled_from(list(MessageState)),
+    st.sampled_from(["000", "069", "ABC", "1", ""]),
+    st.floats(min_value=1e9, max_value=2e9),
+    st.floats(min_value=0, max_value=1e6),
+    st.text(max_size=30),
+)
+def test_the_fast_receipt_path_writes_exactly_what_receipt_writes(message_id, state, err, submit, delay, text):
+    from datetime import datetime
+
+    from simulator.smpp.receipt import receipt_text_fast, receipt_tlvs_fast
+
+    done = submit + delay
+    slow = Receipt(message_id, state, err, datetime.fromtimestamp(submit), datetime.fromtimestamp(done), text=text)
+    assert receipt_text_fast(message_id, state, err, submit, done, text) == slow.to_text()
+    assert receipt_tlvs_fast(message_id, state, err) == slow.tlvs()

@@ -13,7 +13,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from simulator.faults.outcome import DeliverEverything, LinkStats, Outcome, SlaClass, Submission, message_text
@@ -30,7 +29,7 @@ from simulator.smpp.constants import (
     Tag,
 )
 from simulator.smpp.pdu import DeliverSm, EnquireLink, GenericNack, Pdu, SmeAddress, Unbind
-from simulator.smpp.receipt import Receipt
+from simulator.smpp.receipt import receipt_text_fast, receipt_tlvs_fast
 from simulator.smpp.session import BindState
 
 from simulator.ledger.writer import LedgerError, LedgerWriter
@@ -55,6 +54,8 @@ SC_INTERFACE_VERSION = {Tag.sc_interface_version: b"\x34"}
 _IMMEDIATE = Outcome(response_delay=0.0)
 _STAT = {state: state.stat for state in MessageState}  # plain dict lookups on the hot path
 _CLASS_VALUE = {c: c.value for c in SlaClass}
+_RECEIPT = int(EsmClass.DELIVERY_RECEIPT)
+_INTERMEDIATE = int(EsmClass.INTERMEDIATE_NOTIFICATION)
 
 
 class Decider(Protocol):
@@ -386,8 +387,9 @@ class Smsc:
         outcome = self.decider.decide(submission, now)
         if outcome.submit_status:
             self.stats.refused += 1
+            recording = self.ledger is not None or self.observers
             self._answer(conn, pdu.response(status=outcome.submit_status), outcome,
-                         self._row(submission, None, outcome, time.time()))
+                         self._row(submission, None, outcome, time.time()) if recording else None)
             return
         message_id = self.new_message_id()
         message = Message(
@@ -406,8 +408,9 @@ class Smsc:
         )
         self.store.add(message)
         self.stats.accepted += 1
+        recording = self.ledger is not None or self.observers
         self._answer(conn, pdu.response(message_id=message_id), outcome,
-                     self._row(submission, message_id, outcome, message.submit_wall))
+                     self._row(submission, message_id, outcome, message.submit_wall) if recording else None)
         self._start_delivery(message, now)
 
     def _on_submit_multi(self, conn: SmscConnection, pdu: Any) -> None:
@@ -612,20 +615,14 @@ class Smsc:
         if account is None:
             return
         done = message.done_wall or time.time()
-        receipt = Receipt(
-            message.message_id,
-            state,
-            message.outcome.error_code if state is not MessageState.DELIVERED else "000",
-            datetime.fromtimestamp(message.submit_wall),
-            datetime.fromtimestamp(done),
-            text=_receipt_text(message),
-        )
+        err = message.outcome.error_code if state is not MessageState.DELIVERED else "000"
+        text = receipt_text_fast(message.message_id, state, err, message.submit_wall, done, _receipt_text(message))
         pdu = DeliverSm(
             source_addr=message.destination,
             destination_addr=message.source,
-            esm_class=EsmClass.INTERMEDIATE_NOTIFICATION if intermediate else EsmClass.DELIVERY_RECEIPT,
-            short_message=receipt.to_text().encode("ascii", "replace"),
-            tlvs=receipt.tlvs(),
+            esm_class=_INTERMEDIATE if intermediate else _RECEIPT,
+            short_message=text.encode("ascii", "replace"),
+            tlvs=receipt_tlvs_fast(message.message_id, state, err),
         )
         kind = PendingDelivery.INTERMEDIATE if intermediate else PendingDelivery.RECEIPT
         message.receipt_pending = True

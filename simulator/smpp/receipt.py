@@ -302,3 +302,50 @@ def is_receipt(esm_class: int) -> bool:
 def is_intermediate(esm_class: int) -> bool:
     """True when esm_class's message type (bits 2-5) is 1000: an intermediate delivery notification."""
     return esm_class & MESSAGE_TYPE_MASK == EsmClass.INTERMEDIATE_NOTIFICATION
+
+
+# --------------------------------------------------------------------------------------------
+# The sending side's fast path: the same text and TLVs as Receipt.to_text()/tlvs(), from epoch
+# seconds, without building datetimes or a Receipt (an SMSC sends tens of thousands a second).
+class _MinuteCache:
+    """YYMMDDhhmm of epoch seconds in local time, computed once per minute."""
+
+    __slots__ = ("minute", "text")
+
+    def __init__(self) -> None:
+        self.minute = -1
+        self.text = NO_DATE
+
+    def __call__(self, ts: float) -> str:
+        minute = int(ts // 60)
+        if minute != self.minute:
+            self.minute = minute
+            self.text = format_receipt_date(datetime.fromtimestamp(minute * 60))
+        return self.text
+
+
+_submit_dates = _MinuteCache()
+_done_dates = _MinuteCache()
+_NETWORK_ERRORS: dict[str, bytes] = {}
+
+
+def receipt_text_fast(message_id: str, state: MessageState, err: str, submit_ts: float, done_ts: float,
+                      text: str) -> str:
+    """Receipt(message_id, state, err, fromtimestamp(submit_ts), fromtimestamp(done_ts), text=text).to_text()"""
+    dlvrd = "001" if state is MessageState.DELIVERED else "000"
+    return (
+        f"id:{message_id} sub:001 dlvrd:{dlvrd} submit date:{_submit_dates(submit_ts)}"
+        f" done date:{_done_dates(done_ts)} stat:{_STAT_OF[state]} err:{err} text:{text[:TEXT_LENGTH]}"
+    )
+
+
+def receipt_tlvs_fast(message_id: str, state: MessageState, err: str) -> dict[int, bytes]:
+    """The same dict as Receipt.tlvs(), with the network error code of each `err` cached."""
+    nec = _NETWORK_ERRORS.get(err)
+    if nec is None:
+        nec = _NETWORK_ERRORS[err] = _network_error_code(err)
+    return {
+        Tag.receipted_message_id: message_id.encode("utf-8", "replace") + b"\x00",
+        Tag.message_state: _STATE_OCTET[state],
+        Tag.network_error_code: nec,
+    }

@@ -1,0 +1,99 @@
+"""Control requests that arrive over MQTT: the HTTP control API's operations, as topic + JSON payload.
+
+`faults/NAME` (JSON changes; an empty payload or {"remove": true} removes the fault), `mo`,
+`status`. It calls the Smsc's own API (which validates and audits every change) and returns the
+reply; it never touches the broker and never lets a bad request raise into the connection loop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from simulator.faults.pipeline import FaultChangeError
+from simulator.smpp.coding import CodingError
+
+from .topics import ControlTopic
+
+COMMANDS = ("faults", "mo", "status")
+RESERVED = ("request_id",)  # taken off a payload and echoed in the reply, never passed to the Smsc
+
+
+class ControlError(ValueError):
+    """A request that cannot be carried out; its message goes back in the reply."""
+
+
+def parse_payload(payload: bytes) -> dict[str, Any] | None:
+    """The request's JSON object; None for an empty payload."""
+    if not payload or not payload.strip():
+        return None
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ControlError(f"payload is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ControlError("payload must be a JSON object")
+    return body
+
+
+def handle(smsc: Any, request: ControlTopic, payload: bytes, actor: str,
+           extra_status: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Carry out one request; returns {"ok": true, ...} or {"ok": false, "error": "..."}."""
+    request_id = None
+    try:
+        body = parse_payload(payload)
+        if body is not None:
+            request_id = body.pop("request_id", None)
+        result = _dispatch(smsc, request, body, actor, extra_status)
+        reply = {"ok": True, **result}
+    except ControlError as exc:
+        reply = {"ok": False, "error": str(exc)}
+    except FaultChangeError as exc:
+        reply = {"ok": False, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - a control request must never take the connection down
+        reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    if request_id is not None:
+        reply["request_id"] = request_id
+    return reply
+
+
+def _dispatch(smsc: Any, request: ControlTopic, body: dict[str, Any] | None, actor: str,
+              extra_status: Callable[[], dict[str, Any]] | None) -> dict[str, Any]:
+    command = request.command
+    if command == "status":
+        status = smsc.status()
+        status["faults"] = smsc.faults()
+        if extra_status is not None:
+            status.update(extra_status())
+        return {"status": status}
+    if command == "faults":
+        name = request.argument
+        if not name:
+            return {"faults": smsc.faults()}
+        if "/" in name:
+            raise ControlError(f"bad fault name {name!r}")
+        if body is None or body == {"remove": True}:
+            smsc.remove_fault(name, actor)
+            return {"removed": name}
+        if "remove" in body:
+            raise ControlError('"remove" goes alone: {"remove": true}')
+        return {"fault": smsc.change_fault(name, body, actor)}
+    if command == "mo":
+        if body is None:
+            raise ControlError("mo needs a JSON object: account, source, destination, text")
+        missing = [k for k in ("account", "source", "destination", "text") if not isinstance(body.get(k), str)]
+        if missing:
+            raise ControlError(f"needs string fields: {', '.join(missing)}")
+        data_coding = body.get("data_coding")
+        if data_coding is not None and not isinstance(data_coding, int):
+            raise ControlError("data_coding must be an integer")
+        try:
+            parts = smsc.inject_mo(body["account"], body["source"], body["destination"], body["text"],
+                                   data_coding, actor=actor)
+        except KeyError:
+            raise ControlError(f"no account {body['account']!r}") from None
+        except CodingError as exc:
+            raise ControlError(str(exc)) from None
+        return {"queued_parts": parts}
+    raise ControlError(f"unknown control command {command!r} (known: faults/NAME, mo, status)")
