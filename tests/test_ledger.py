@@ -185,3 +185,17 @@ async def test_kill_9_during_a_load_loses_no_acknowledged_message(tmp_path):
         recorded = {r.message_id for r in ledger.records()}
     missing = acked - recorded
     assert not missing, f"{len(missing)} acknowledged messages are not in the ledger"
+
+
+async def test_rows_holding_enums_are_written_as_plain_values(tmp_path):
+    ledger = LedgerWriter(tmp_path / "enums.sqlite", run_id="enums")
+    await ledger.start()
+    done = asyncio.get_running_loop().create_future()
+    row = ("enums", None, "qa", 1, "1000", "861390000001", "notification", 0, 1, time.time(),
+           S.ESME_RINVDSTADR, 1, "invalid_number", "nonexistent", "numbers")
+    ledger.add_message(row, done.set_result, "committed")
+    assert await asyncio.wait_for(done, 10) == "committed"
+    await ledger.close()
+    with LedgerReader(tmp_path / "enums.sqlite") as reader:
+        (record,) = reader.records()
+    assert record.submit_status == 0x0B and type(record.submit_status) is int

@@ -478,7 +478,7 @@ class Smsc:
         row = None
         if (self.ledger is not None or self.observers) and conn.account is not None:
             row = (self.run_id, None, conn.account.config.system_id, conn.id, pdu.source_addr,
-                   destination, "", pdu.data_coding, 1, time.time(), status, 1, "excluded", "invalid_request",
+                   destination, "", pdu.data_coding, 1, time.time(), int(status), 1, "excluded", "invalid_request",
                    "carrier")  # fmt: skip
         self._answer(conn, pdu.response(status=status), _IMMEDIATE, row)
 
@@ -488,7 +488,7 @@ class Smsc:
         return (
             self.run_id,
             message_id, sub.account, sub.bind_id, sub.source, sub.destination,
-            outcome.category or "notification", sub.data_coding, sub.segments, wall, outcome.submit_status,
+            outcome.category or "notification", sub.data_coding, sub.segments, wall, int(outcome.submit_status),
             1 if outcome.respond else 0,
             outcome.sla_class.value if refused else "pending",
             outcome.reason if refused else "",

@@ -162,7 +162,10 @@ class LedgerWriter:
         self._write(("batch", batch, rows[0], rows[1], rows[2], rows[3]))
 
     def _write(self, frame: tuple[Any, ...]) -> None:
-        payload = marshal.dumps(frame)
+        try:
+            payload = marshal.dumps(frame)
+        except ValueError:  # an enum or str subclass slipped into a row: write plain values
+            payload = marshal.dumps(_plain(frame))
         assert self._proc is not None and self._proc.stdin is not None
         try:
             self._proc.stdin.write(LENGTH.pack(len(payload)) + payload)
@@ -193,3 +196,18 @@ class LedgerWriter:
         if self._failure is None:
             self._failure = reason
             log.error("ledger %s: %s; submits will be refused with ESME_RSYSERR", self.path, reason)
+
+
+def _plain(value: Any) -> Any:
+    """The value with int/str/float subclasses (enums) turned into the plain types marshal takes."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(v) for v in value) if type(value) in (tuple, list) else tuple(_plain(v) for v in value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
