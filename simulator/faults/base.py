@@ -114,6 +114,16 @@ class Fault:
         """A periodic check of a bound link: "drop" to drop it, else None."""
         return None
 
+    def claim_response(self, outcome: Outcome) -> bool:
+        """For link faults: draw, and take the response unless an earlier link fault already
+        decided what becomes of it. Counts the hit; False means leave the outcome alone."""
+        if not self.draw():
+            return False
+        if not outcome.respond or outcome.link_action:
+            return False
+        self.hits += 1
+        return True
+
     def classify(self, outcome: Outcome, default_class: SlaClass, default_reason: str) -> None:
         """Set the SLA class of an outcome this fault decided, honouring the scenario's override."""
         override = getattr(self.spec, "sla", None)  # scenario sections have no `sla:`

@@ -44,11 +44,8 @@ class DropBind(Fault):
         link = submission.link
         if after is None or link is None or link.pdus < after:
             return
-        if not self.draw():
+        if not self.claim_response(outcome):
             return
-        if not outcome.respond or outcome.link_action:
-            return  # an earlier link fault already decided what becomes of the response
-        self.hits += 1
         outcome.link_action = "drop"
 
     def on_link(self, link: Any, now: float) -> str | None:

@@ -29,11 +29,8 @@ class GenericNackFault(Fault):
     spec: GenericNackSpec
 
     def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
-        if not self.draw():
+        if not self.claim_response(outcome):
             return
-        if not outcome.respond or outcome.link_action:
-            return  # an earlier link fault already decided what becomes of the response
-        self.hits += 1
         outcome.link_action = "nack"
         outcome.refuse(self.spec.status)  # the carrier puts the refusal's status in the nack
         if outcome.sla_class is SlaClass.DELIVERED:  # an earlier verdict (invalid number, excluded) stands

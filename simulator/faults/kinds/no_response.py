@@ -25,11 +25,8 @@ class NoResponse(Fault):
     spec: NoResponseSpec
 
     def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
-        if not self.draw():
+        if not self.claim_response(outcome):
             return
-        if not outcome.respond or outcome.link_action:
-            return  # an earlier link fault already decided what becomes of the response
-        self.hits += 1
         outcome.respond = False
         if not outcome.submit_status:
             # never answered, so never given an id: the carrier keeps no message and sends no

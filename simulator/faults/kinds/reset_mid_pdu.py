@@ -31,11 +31,8 @@ class ResetMidPdu(Fault):
         link = submission.link
         if after is not None and (link is None or link.pdus < after):
             return
-        if not self.draw():
+        if not self.claim_response(outcome):
             return
-        if not outcome.respond or outcome.link_action:
-            return  # an earlier link fault already decided what becomes of the response
-        self.hits += 1
         outcome.link_action = "reset_mid_pdu"
 
 
