@@ -78,6 +78,7 @@ class FaultPipeline:
         self.faults.sort(key=lambda f: f.spec.stage if isinstance(f.spec, FaultSpec) else f.stage)
         self.by_name = {f.name: f for f in self.faults}
         self._submit = [f for f in self.faults if _overrides(f, "on_submit")]
+        self._submit_for: dict[str, list[Fault]] = {}  # account -> enabled submit faults, in order
         self._bind = [f for f in self.faults if _overrides(f, "on_bind")]
         self._link = [f for f in self.faults if _overrides(f, "on_link")]
 
@@ -91,10 +92,13 @@ class FaultPipeline:
     def decide(self, submission: Submission, now: float) -> Outcome:
         outcome = Outcome(receipt_delay=self.env.receipt_delay)
         t = now - self.started_at
-        account = submission.account
-        for fault in self._submit:
-            if fault.enabled and fault.applies_to(account):
-                fault.on_submit(submission, outcome, t)
+        faults = self._submit_for.get(submission.account)
+        if faults is None:
+            faults = self._submit_for[submission.account] = [
+                f for f in self._submit if f.enabled and f.applies_to(submission.account)
+            ]
+        for fault in faults:
+            fault.on_submit(submission, outcome, t)
         return outcome
 
     def decide_bind(self, account: str, bind_type: str, now: float) -> int:
@@ -133,6 +137,7 @@ class FaultPipeline:
             if set(changes) - {"enabled"}:
                 raise FaultChangeError(f"{name} is a scenario section: only `enabled` can change live")
             fault.set_enabled(bool(changes["enabled"]))  # type: ignore[attr-defined]
+            self._submit_for.clear()
             self._announce(actor, "change", name, changes)
             return fault.describe()
         if fault is None:
@@ -150,6 +155,7 @@ class FaultPipeline:
         merged = {**fault.spec.model_dump(exclude_defaults=True), "kind": fault.spec.kind, **changes, "name": name}
         spec = self._validate(merged)
         fault.retune(spec)
+        self._submit_for.clear()
         self._announce(actor, "change", name, changes)
         return fault.describe()
 
