@@ -76,15 +76,26 @@ def check(settings: "RunSettings", artifacts: "RunArtifacts") -> tuple[list[Gate
                           f"{figures.definite_failures} definite failures of {figures.valid_sends} valid sends"))
     if gates_cfg.expect_success_rate is not None:
         expected = gates_cfg.expect_success_rate.value
+        source = "stated"
+        if expected is None:
+            from simulator.metering.expectation import analyse_expectation
+
+            analysis = analyse_expectation(settings.scenario)
+            expected = getattr(analysis, "rate", None)
+            source = "analytic"
         confidence = 0.99 if gates_cfg.expect_success_rate.interval == "binomial-99" else 0.95
         n = figures.valid_sends
-        if n == 0 or rate is None:
+        if expected is None:
+            reasons = "; ".join(getattr(analysis, "reasons", ())) or "not analytic"
+            gates.append(Gate("expect_success_rate", False, rate_text(rate), "n/a",
+                              f"no value given and the scenario is not analytic: {reasons}"))
+        elif n == 0 or rate is None:
             gates.append(Gate("expect_success_rate", False, "n/a", f"{expected:.2%}", "no valid sends"))
         else:
             lo, hi = binomial_interval(expected, n, confidence)
             ok = lo <= rate <= hi
             gates.append(Gate("expect_success_rate", ok, rate_text(rate), f"[{lo:.4%}, {hi:.4%}]",
-                              f"expected {expected:.2%}, {confidence:.0%} binomial interval for n={n}"))
+                              f"expected {expected:.2%} ({source}), {confidence:.0%} binomial interval for n={n}"))
     if gates_cfg.max_p99_submit_ms is not None:
         ok = p99 is not None and p99 <= gates_cfg.max_p99_submit_ms
         gates.append(Gate("max_p99_submit_ms", ok, "n/a" if p99 is None else f"{p99:g} ms",

@@ -262,7 +262,10 @@ class Sla(Model):
 
 
 class ExpectRate(Model):
-    value: float = Field(ge=0, le=1)
+    """The measured rate must fall in the binomial interval around `value`; without a value, around
+    the rate the scenario's fault mix predicts (simulator.metering.expectation)."""
+
+    value: float | None = Field(default=None, ge=0, le=1)
     interval: Literal["binomial-99", "binomial-95"] = "binomial-99"
 
 
