@@ -30,6 +30,11 @@ test: setup
 soak: setup
 	$(PY) -m pytest -q -m soak
 
+## an MQTT broker for `serve --mqtt` / `meter --mqtt`: Debian's mosquitto on 127.0.0.1:$(BROKER_PORT), in the foreground
+BROKER_PORT ?= 1883
+broker: setup
+	$(PY) -m simulator.events.broker --port $(BROKER_PORT)
+
 ## benchmarks (~2 min): prints tables; record them in bench/RESULTS.md. Options: BENCH_ARGS="--repeat 1 --only carrier-sim"
 bench: setup
 	@if [ ! -d bench/peers/node_modules ] && command -v npm >/dev/null 2>&1; then \

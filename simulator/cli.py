@@ -93,7 +93,7 @@ def serve(config: Path | None, listen: str | None, control: str | None, ready_fi
     asyncio.run(_serve(scenario, ready_file, ledger, node_id, mqtt))
 
 
-def _mqtt_settings(url: str, ca_file: str | None, node_id: str | None = None):  # noqa: ANN202
+def _mqtt_settings(url: str, ca_file: str | None, node_id: str | None = None):
     """MqttSettings from --mqtt and --mqtt-ca, or exit 2 with the reason (aiomqtt missing, bad URL)."""
     try:
         import aiomqtt  # noqa: F401
@@ -122,7 +122,7 @@ def new_run_id(scenario_name: str) -> str:
     return f"{scenario_name}-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
 
 
-async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: str, mqtt=None) -> None:  # noqa: ANN001
+async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: str, mqtt=None) -> None:
     from simulator.carrier.control import ControlServer
     from simulator.carrier.messages import MessageIdAllocator
     from simulator.carrier.smsc import Smsc
@@ -416,7 +416,7 @@ def meter_command(mqtt_url: str, mqtt_ca: str | None, duration: float | None, ou
     click.echo(f"combined report written: {output}")
 
 
-async def _meter(settings, duration: float | None, scenario_path: Path | None) -> dict:  # noqa: ANN001
+async def _meter(settings, duration: float | None, scenario_path: Path | None) -> dict:
     import time
 
     from rich.console import Console
@@ -443,7 +443,7 @@ async def _meter(settings, duration: float | None, scenario_path: Path | None) -
                 break
             try:
                 await asyncio.wait_for(stop.wait(), 1.0 if duration is None else min(1.0, duration - elapsed))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         live.update(live_view(meter.summary(), settings.url, time.monotonic() - started, duration), refresh=True)
     stop.set()

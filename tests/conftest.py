@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from simulator.carrier.smsc import Smsc
@@ -84,3 +86,19 @@ async def scenario_smsc():
     yield make
     for smsc in started:
         await smsc.stop(grace=0.2)
+
+
+@pytest.fixture
+def mqtt_broker(tmp_path):
+    """A real mosquitto on a free loopback port (generated configuration in tmp_path), stopped afterwards.
+    `.stop()` and `.start()` restart it on the same port."""
+    from simulator.events.broker import INSTALL_HINT, LocalBroker, find_mosquitto
+
+    if find_mosquitto() is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"mosquitto is missing in CI ({INSTALL_HINT})")
+        pytest.skip(f"mosquitto is not installed ({INSTALL_HINT})")
+    broker = LocalBroker(workdir=tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.close()

@@ -1,14 +1,20 @@
 """Per-account SLA figures kept up to date from message and final rows, as the ledger's view joins them.
 
 A message row counts with its own class until its final row arrives, then with the final's class
-(the ledger's COALESCE(final, message)); a final that comes before its message waits for it.
-Pure bookkeeping on simulator.metering.SlaFigures: no I/O, no clock, no MQTT.
+(the ledger's COALESCE(final, message)). LiveFigures takes rows in any order (the meter);
+NodeFigures takes one node's own rows in order, in bulk, at C speed (the publisher, next to the
+SMPP path). Pure bookkeeping on simulator.metering.SlaFigures: no I/O, no clock, no MQTT.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+from itertools import compress, repeat
+from operator import itemgetter
 from typing import Any
 
+from simulator.ledger.schema import FINAL_COLUMNS, MESSAGE_COLUMNS
 from simulator.metering.meter import PENDING, SlaFigures
 
 Key = tuple[str, str, str]  # (run_id, message_id, destination): how the ledger joins a final to its message
@@ -61,6 +67,92 @@ class LiveFigures:
         return {account: figures_snapshot(f) for account, f in sorted(self.accounts.items())}
 
 
+_M = {name: i for i, name in enumerate(MESSAGE_COLUMNS)}
+_F = {name: i for i, name in enumerate(FINAL_COLUMNS)}
+_M_ID = itemgetter(_M["message_id"])
+_M_ACCOUNT = itemgetter(_M["account"])
+_M_CLASS = itemgetter(_M["sla_class"])
+_M_ACCOUNT_CLASS = itemgetter(_M["account"], _M["sla_class"])
+_M_JOIN = itemgetter(_M["message_id"], _M["destination"])  # run_id is the node's own: one run per publisher
+_F_JOIN = itemgetter(_F["message_id"], _F["destination"])
+_F_CLASS = itemgetter(_F["sla_class"])
+
+
+class NodeFigures:
+    """The metering snapshot's figures (per account and class) from one node's own ledger rows.
+
+    Built for the publisher, next to the SMPP path: bulk map/Counter updates, no Python loop per
+    row. It relies on what the SMSC guarantees for its own rows: a final comes after its message,
+    and settles an accepted message, whose row says "pending". While the node has seen a single
+    account, a final needs no look-up at all; from the second account on, accepted messages are
+    remembered until their final. Exact unless the tap overflowed (the status says so)."""
+
+    def __init__(self, only_account: str | None = None) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()  # (account, class) -> records
+        self._first: str | None = only_account  # the account seen first; the only one while not self.multi
+        self._sole = only_account is not None  # the SMSC has one account: no need to look at the rows' accounts
+        self.multi = False
+        self._open: dict[tuple[str, str], str] = {}  # multi: (message_id, destination) -> account, until the final
+        self.orphan_finals = 0  # finals before any message (their message row was lost)
+
+    def add_messages(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self._sole:
+            first = self._first
+            for sla_class, n in Counter(map(_M_CLASS, rows)).items():
+                self.counts[(first, sla_class)] += n
+            return
+        if not self.multi:
+            accounts = set(map(_M_ACCOUNT, rows))
+            if self._first is None and len(accounts) == 1:
+                self._first = next(iter(accounts))
+            if accounts == {self._first}:
+                first = self._first
+                for sla_class, n in Counter(map(_M_CLASS, rows)).items():
+                    self.counts[(first, sla_class)] += n
+                return
+            if self._first is None:
+                self._first = rows[0][_M["account"]]
+            self.multi = True  # messages of the single-account time stay out of _open: their finals fall back to _first
+        self.counts.update(map(_M_ACCOUNT_CLASS, rows))
+        accepted = list(compress(rows, map(_M_ID, rows)))  # refused rows have no id and no final
+        self._open.update(zip(map(_M_JOIN, accepted), map(_M_ACCOUNT, accepted)))
+
+    def add_finals(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self._first is None:
+            self.orphan_finals += len(rows)
+            return
+        if not self.multi:
+            accounts: Counter[str] = Counter({self._first: len(rows)})
+            finals = Counter(map(_F_CLASS, rows))
+            first = self._first
+            for sla_class, n in finals.items():
+                self.counts[(first, sla_class)] += n
+        else:
+            owners = list(map(self._open.pop, map(_F_JOIN, rows), repeat(self._first)))
+            accounts = Counter(owners)
+            self.counts.update(zip(owners, map(_F_CLASS, rows)))
+        for account, n in accounts.items():
+            self.counts[(account, PENDING)] -= n
+
+    @property
+    def accounts(self) -> dict[str, SlaFigures]:
+        out: dict[str, SlaFigures] = {}
+        for (account, sla_class), n in self.counts.items():
+            if n:
+                figures = out.get(account)
+                if figures is None:
+                    figures = out[account] = SlaFigures()
+                figures.add(sla_class, "", n)
+        return out
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return {account: figures_snapshot(f) for account, f in sorted(self.accounts.items())}
+
+
 def figures_snapshot(f: SlaFigures) -> dict[str, Any]:
     return {
         "sends": f.sends,
@@ -73,4 +165,4 @@ def figures_snapshot(f: SlaFigures) -> dict[str, Any]:
     }
 
 
-__all__ = ["LiveFigures", "PENDING", "figures_snapshot"]
+__all__ = ["PENDING", "LiveFigures", "NodeFigures", "figures_snapshot"]

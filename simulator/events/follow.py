@@ -47,7 +47,7 @@ async def follow(settings: MqttSettings, meter: LiveMeter, stop: asyncio.Event,
                 if ready is not None:
                     ready.set()
 
-                async def read() -> None:
+                async def read(client: aiomqtt.Client) -> None:
                     async for message in client.messages:
                         name = str(message.topic)
                         payload = message.payload if isinstance(message.payload, bytes) else bytes(message.payload or b"")
@@ -56,7 +56,7 @@ async def follow(settings: MqttSettings, meter: LiveMeter, stop: asyncio.Event,
                         elif name.endswith(status_suffix):
                             meter.add_status(payload)
 
-                reader = asyncio.create_task(read())
+                reader = asyncio.create_task(read(client))
                 stopper = asyncio.create_task(stop.wait())
                 try:
                     await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -73,6 +73,6 @@ async def follow(settings: MqttSettings, meter: LiveMeter, stop: asyncio.Event,
             log.warning("meter: broker %s: %s; reconnecting in %.1f s", settings.url, exc, wait)
             try:
                 await asyncio.wait_for(stop.wait(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             delay = min(delay * 2, settings.backoff_max)

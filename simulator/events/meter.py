@@ -48,7 +48,7 @@ class NodeState:
 
 
 class LiveMeter:
-    def __init__(self, clock=time.time) -> None:  # noqa: ANN001
+    def __init__(self, clock=time.time) -> None:
         self.clock = clock
         self.figures = LiveFigures()
         self.nodes: dict[str, NodeState] = {}
@@ -157,19 +157,23 @@ class LiveMeter:
         """True when nothing is known to be missing: no gaps, nothing unpublished, no orphan finals."""
         return not self.missing_batches() and not self.unpublished() and not self.figures.unmatched_finals
 
+    @staticmethod
+    def _node_summary(n: NodeState) -> dict[str, Any]:
+        status = n.status or {}
+        return {
+            "records": n.records,
+            "batches": n.batches,
+            "run_ids": sorted(n.run_ids),
+            "state": status.get("state"),
+            "unpublished": (status.get("mqtt") or {}).get("unpublished", {}).get("total"),
+        }
+
     def summary(self) -> dict[str, Any]:
         combined = self.combined()
         return {
             "accounts": self.accounts(),
             "all_accounts": figures_snapshot(combined),
-            "nodes": {
-                name: {
-                    "records": n.records, "batches": n.batches, "run_ids": sorted(n.run_ids),
-                    "state": (n.status or {}).get("state"),
-                    "unpublished": ((n.status or {}).get("mqtt") or {}).get("unpublished", {}).get("total"),
-                }
-                for name, n in sorted(self.nodes.items())
-            },  # fmt: skip
+            "nodes": {name: self._node_summary(n) for name, n in sorted(self.nodes.items())},
             "missing_batches": self.missing_batches(),
             "unpublished": self.unpublished(),
             "unmatched_finals": self.figures.unmatched_finals,

@@ -19,21 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.ledger.schema import FINAL_COLUMNS, MESSAGE_COLUMNS
-
 from . import control, schema, topics
-from .figures import LiveFigures, figures_snapshot
+from .figures import NodeFigures, figures_snapshot
 from .settings import MqttSettings
 from .tap import RecordTap
 
 log = logging.getLogger("carrier_sim.events")
 
 KINDS = ("outcomes", "receipts", "audit")
-_M_RUN, _M_ID, _M_ACCOUNT, _M_DEST, _M_CLASS, _M_REASON = (
-    MESSAGE_COLUMNS.index(c) for c in ("run_id", "message_id", "account", "destination", "sla_class", "reason"))
-_F_RUN, _F_ID, _F_DEST, _F_CLASS, _F_REASON = (
-    FINAL_COLUMNS.index(c) for c in ("run_id", "message_id", "destination", "sla_class", "reason"))
-INFLIGHT = 4  # batches published at once (each waits for its PUBACK with QoS 1)
+INFLIGHT = 16  # batches published at once (each waits for its PUBACK with QoS 1): a busy loop answers slowly
 SUMMARY_EVERY_S = 10.0  # while the broker is away, a log line at most this often
 
 
@@ -59,7 +53,8 @@ class EventPublisher:
         self.client_id = settings.client_id or f"carrier-sim-{node_id}-{token}"
         self.stream = f"{node_id}-{token}"  # with `seq`, names each batch uniquely (consumers drop repeats)
         self.tap = RecordTap(settings.buffer)
-        self.figures = LiveFigures()
+        accounts = list(getattr(smsc, "accounts", {}))
+        self.figures = NodeFigures(accounts[0] if len(accounts) == 1 else None)
         self.batch_records = max(1, min(settings.batch_records, settings.buffer))
         prefix = settings.prefix
         self.topics = {kind: topics.topic(prefix, node_id, kind) for kind in
@@ -120,14 +115,20 @@ class EventPublisher:
         drain.cancel()
         await asyncio.gather(drain, return_exceptions=True)
         self.detach()
-        await self._drain()
-        self._status_payload = self._status("offline", reason="stopped")
+        self._drain()
+        self._wake.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.connected and (self.outbox or self._sending) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        self._metering_payload = self._metering(self.clock())
+        self._status_payload = self._status("offline", reason="stopped")  # with the final counters
         self._closing = True
         self._wake.set()
         if self.connected:
             try:
-                await asyncio.wait_for(asyncio.shield(connection), timeout)
-            except asyncio.TimeoutError:
+                await asyncio.wait_for(asyncio.shield(connection), max(0.1, deadline - loop.time()))
+            except TimeoutError:
                 pass
         connection.cancel()
         await asyncio.gather(connection, return_exceptions=True)
@@ -201,7 +202,7 @@ class EventPublisher:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._drain()
+                self._drain()
                 now = self.clock()
                 if now >= next_snapshot:
                     next_snapshot = max(next_snapshot + self.settings.metering_interval, now)
@@ -209,21 +210,18 @@ class EventPublisher:
                     self._status_payload = self._status("online")
                     self._log_outage(now)
                 self._wake.set()
-            except Exception:  # noqa: BLE001 - the live view may fail; the simulator must not
+            except Exception:
                 log.exception("MQTT: cannot prepare events")
 
-    async def _drain(self) -> None:
+    def _drain(self) -> None:
         """Move the tap's rows into encoded batches (at most batch_records each), oldest first."""
         tap = self.tap
         messages = tap.take(tap.messages)
         finals = tap.take(tap.finals)
         deliveries = tap.take(tap.deliveries)
         entries = tap.take(tap.audit)
-        figures = self.figures
-        for r in messages:
-            figures.message(r[_M_RUN], r[_M_ID], r[_M_ACCOUNT], r[_M_DEST], r[_M_CLASS], r[_M_REASON])
-        for r in finals:
-            figures.final(r[_F_RUN], r[_F_ID], r[_F_DEST], r[_F_CLASS], r[_F_REASON])
+        self.figures.add_messages(messages)  # before the finals: a final settles a message seen before it
+        self.figures.add_finals(finals)
         run_id = self.smsc.run_id
         size = self.batch_records
         m = f = 0
@@ -236,13 +234,11 @@ class EventPublisher:
             payload = _encode(schema.outcomes_payload, self.node, self.stream, seq, run_id, self.clock(),
                               chunk_m, chunk_f)
             self._enqueue(Outgoing("outcomes", self.topics[topics.OUTCOMES], payload, len(chunk_m) + len(chunk_f)))
-            await asyncio.sleep(0)  # let the SMPP path in between batches
         for i in range(0, len(deliveries), size):
             chunk = deliveries[i:i + size]
             payload = _encode(schema.receipts_payload, self.node, self.stream, self._next_seq("receipts"), run_id,
                               self.clock(), chunk)
             self._enqueue(Outgoing("receipts", self.topics[topics.RECEIPTS], payload, len(chunk)))
-            await asyncio.sleep(0)
         if entries:
             payload = schema.audit_payload(self.node, self.stream, self._next_seq("audit"), run_id, self.clock(),
                                            entries)
@@ -307,7 +303,8 @@ class EventPublisher:
                 will = aiomqtt.Will(self.topics[topics.STATUS],
                                     self._status("offline", reason="connection lost (last will)"), qos=1, retain=True)
                 client = aiomqtt.Client(**settings.client_kwargs(), identifier=self.client_id,
-                                        protocol=aiomqtt.ProtocolVersion.V5, will=will, timeout=10)
+                                        protocol=aiomqtt.ProtocolVersion.V5, will=will, timeout=10,
+                                        max_inflight_messages=INFLIGHT + 8)
                 client.pending_calls_threshold = 4 * INFLIGHT
                 async with client:
                     self._on_connected()
@@ -430,7 +427,7 @@ class EventPublisher:
                 await self._on_control(client, message)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - one bad request must not end the connection
+            except Exception:
                 log.exception("MQTT: cannot answer a control request on %s", message.topic)
 
     async def _on_control(self, client: Any, message: Any) -> None:

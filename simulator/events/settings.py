@@ -48,7 +48,7 @@ class MqttSettings:
         user = f"{self.username}@" if self.username else ""
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}/{self.prefix}"
 
-    def with_options(self, **changes: Any) -> "MqttSettings":
+    def with_options(self, **changes: Any) -> MqttSettings:
         return replace(self, **changes)
 
     def ssl_context(self) -> ssl.SSLContext | None:

@@ -25,7 +25,7 @@ class RecordTap:
         # Closures, not methods: the SMSC calls these once per record, so every attribute look-up counts.
         dropped = self.dropped
 
-        def keeper(buffer: deque[Any], kind: str):  # noqa: ANN202 - a tiny factory of hot callables
+        def keeper(buffer: deque[Any], kind: str):
             append = buffer.append
             limit = buffer.maxlen
 
