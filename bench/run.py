@@ -24,6 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness import add_arguments as add_harness_arguments
+from harness import report as harness_report
+from harness import run_harness
 from servers import BENCH, CARRIER_CONFIGS, ServerSpec, all_servers, cpu_seconds, default_names, running
 
 TARGETS = {False: 50_000, True: 25_000}  # submits/s of one carrier-sim process (the issue)
@@ -62,6 +65,7 @@ def measure(spec: ServerSpec, receipts: bool, args: argparse.Namespace) -> dict:
             cpu0 = cpu_seconds(server.proc.pid)
             _sleep_until(start_at + args.warmup + args.duration)
             cpu1 = cpu_seconds(server.proc.pid)
+            mqtt = (server.status() or {}).get("mqtt") if spec.needs_broker else None
             results = []
             for p in procs:
                 out, err = p.communicate(timeout=args.warmup + args.duration + 30)
@@ -78,6 +82,10 @@ def measure(spec: ServerSpec, receipts: bool, args: argparse.Namespace) -> dict:
         if server.proc.poll() is not None:
             raise RuntimeError(f"{spec.name} died during the run:\n{server.log_tail()}")
     metrics = _combine(results, args.duration, None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+    if spec.needs_broker:  # did the publisher keep up? (records published / dropped / buffered at the window's end)
+        metrics["mqtt_published"] = sum(mqtt["published"].values()) if mqtt else None
+        metrics["mqtt_unpublished"] = mqtt["unpublished"]["total"] if mqtt else None
+        metrics["mqtt_waiting"] = mqtt["waiting"]["total"] if mqtt else None
     errors = server.errors_logged()
     metrics["server_log_errors"] = len(errors)
     metrics["server_log_first_error"] = next(
@@ -259,6 +267,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--max-submits", type=int, default=5_000_000, help="cap on submits per loadgen process")
     p.add_argument("--json", type=Path, help="also write the raw results to this file")
+    add_harness_arguments(p)
     args = p.parse_args(argv)
     args.only = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in args.only if n not in names]
@@ -266,6 +275,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"unknown server(s) {', '.join(unknown)}; known: {', '.join(names)}")
     if args.duration <= 0 or args.warmup < 0 or args.binds < 1 or args.window < 1 or args.repeat < 1:
         p.error("--duration must be > 0, --warmup >= 0, --binds, --window and --repeat >= 1")
+    if args.harness_duration < args.harness_skip + 2 or args.harness_users < 1 or args.harness_window < 1:
+        p.error("--harness-duration must be >= --harness-skip + 2, --harness-users and --harness-window >= 1")
     return args
 
 
@@ -277,6 +288,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # SIGTERM (e.g. make being stopped) unwinds like Ctrl-C, so every `finally` stops its process.
     signal.signal(signal.SIGTERM, _interrupt)
+    code = 0
+    if args.harness != "only":
+        code = servers_table(args)
+    if args.harness != "off":
+        settings = {"off": [False], "on": [True], "both": [False, True]}[args.receipts]
+        print()
+        rows, notes = run_harness(args, settings, args.repeat)
+        markdown = harness_report(rows, notes, args, args.repeat)
+        print()
+        print("---- markdown, load harness (paste into bench/RESULTS.md) ----")
+        print(markdown)
+        if not (rows and all(r.get("metrics") for r in rows)):
+            code = 1
+    return code
+
+
+def servers_table(args: argparse.Namespace) -> int:
+    """The first table: every server under bench/loadgen.py."""
     specs = {s.name: s for s in all_servers()}
     settings = {"off": [False], "on": [True], "both": [False, True]}[args.receipts]
     selected = [specs[n] for n in args.only]
@@ -349,6 +378,15 @@ def main(argv: list[str] | None = None) -> int:
                         "of the submit rate: the receipt backlog grows by "
                         f"~{m['submits_s'] - m['receipts_s']:,.0f}/s"
                     )
+                if "mqtt_published" in m:
+                    if m["mqtt_published"] is None:
+                        notes.append(f"{spec.name} receipts {'on' if receipts else 'off'}: no MQTT status (control API?)")
+                    else:
+                        notes.append(
+                            f"{spec.name} receipts {'on' if receipts else 'off'}: {m['mqtt_published']:,.0f} records "
+                            f"published to mosquitto by the end of the window, {m['mqtt_unpublished']:,.0f} dropped, "
+                            f"{m['mqtt_waiting']:,.0f} still buffered"
+                        )
                 if m["closed_after"]:
                     notes.append(
                         f"{spec.name} receipts {'on' if receipts else 'off'}: the server closed "

@@ -32,11 +32,16 @@ HOST = "127.0.0.1"
 # The first entry is the reference of the "ratio" column.
 CARRIER_CONFIGS: list[tuple[str, list[str]]] = [
     ("carrier-sim", ["--ledger", "off"]),
+    # live events on: outcomes, receipts, metering and status published to a local mosquitto that
+    # bench/run.py starts for this row ("{mqtt}" becomes its URL); the issue's target is >= 90 % of the row above
+    ("carrier-sim+mqtt", ["--ledger", "off", "--mqtt", "{mqtt}/bench"]),
 ]
 # Configurations that only run when named in --only (e.g. --only carrier-sim,carrier-sim+ledger).
 OPTIONAL_CARRIER_CONFIGS: list[tuple[str, list[str]]] = [
     # the default `carrier-sim serve`: SQLite ledger, a submit is answered once its record is committed
     ("carrier-sim+ledger", ["--ledger", "{tmp}/ledger.sqlite"]),
+    # the same with live events on: what MQTT costs on top of the default (compare with the row above)
+    ("carrier-sim+ledger+mqtt", ["--ledger", "{tmp}/ledger.sqlite", "--mqtt", "{mqtt}/bench"]),
     # deliver_window 10 (the default) caps unanswered receipts per bind; this lifts the cap
     (
         "carrier-sim+dw1000",
@@ -54,8 +59,17 @@ class ServerSpec:
     extra_args: list[str] = field(default_factory=list)
     credentials: tuple[str, str] = ("qa", "qa-pass")
 
+    @property
+    def needs_broker(self) -> bool:
+        return any("{mqtt}" in a for a in self.extra_args)
+
     def unavailable(self) -> str | None:
         """Why this server cannot run here, or None."""
+        if self.needs_broker:
+            from simulator.events.broker import INSTALL_HINT, find_mosquitto
+
+            if find_mosquitto() is None:
+                return f"mosquitto is not installed ({INSTALL_HINT})"
         if self.name == "node-smpp":
             if shutil.which("node") is None:
                 return "node is not installed"
@@ -70,8 +84,8 @@ class ServerSpec:
             return "carrier-sim is not installed (run: make setup)"
         return None
 
-    def command(self, port: int, receipts: bool, ready_file: Path) -> list[str]:
-        extra = [a.replace("{tmp}", str(ready_file.parent)) for a in self.extra_args]
+    def command(self, port: int, receipts: bool, ready_file: Path, mqtt: str = "") -> list[str]:
+        extra = [a.replace("{tmp}", str(ready_file.parent)).replace("{mqtt}", mqtt) for a in self.extra_args]
         if self.kind == "carrier":
             # the idle HTTP control API on a free port, so that a `make run` elsewhere cannot collide
             return [*_carrier_command(), "serve", "--listen", f"{HOST}:{port}", "--control", f"{HOST}:0",
@@ -123,9 +137,25 @@ def cpu_seconds(pid: int) -> float | None:
 class Running:
     """A started server: its pid, port and log."""
 
-    def __init__(self, spec: ServerSpec, proc: subprocess.Popen, port: int, log: Path) -> None:
+    def __init__(self, spec: ServerSpec, proc: subprocess.Popen, port: int, log: Path,
+                 ready_file: Path | None = None) -> None:
         self.spec, self.proc, self.port, self.log = spec, proc, port, log
+        self.ready_file = ready_file
         self.final_log = ""  # the whole log, kept after the server stopped and its folder is gone
+
+    def status(self) -> dict | None:
+        """Our carrier's GET /status (its control API address is the ready file's second line), or None."""
+        import json
+        import urllib.request
+
+        try:
+            lines = self.ready_file.read_text().split() if self.ready_file is not None else []
+            if len(lines) < 2:
+                return None
+            with urllib.request.urlopen(f"http://{lines[1]}/status", timeout=5) as resp:
+                return json.loads(resp.read())
+        except (OSError, ValueError):
+            return None
 
     def errors_logged(self) -> list[str]:
         """Lines of the final log that report an error (tracebacks, ERROR/CRITICAL records)."""
@@ -147,18 +177,25 @@ def running(spec: ServerSpec, receipts: bool, ready_timeout: float = 20.0) -> It
     log_path = workdir / "server.log"
     ready_file = workdir / "ready"
     port = free_port()
-    cmd = spec.command(port, receipts, ready_file)
+    broker = None
     log = open(log_path, "wb")  # noqa: SIM115 - closed in finally
     proc: subprocess.Popen | None = None
     server: Running | None = None
     try:
+        if spec.needs_broker:  # a fresh mosquitto per run, stopped with the server
+            from simulator.events.broker import LocalBroker
+
+            broker = LocalBroker(workdir=workdir / "mosquitto").start()
+        cmd = spec.command(port, receipts, ready_file, broker.url if broker is not None else "")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
-        server = Running(spec, proc, port, log_path)
+        server = Running(spec, proc, port, log_path, ready_file)
         _wait_ready(server, ready_file, ready_timeout)
         yield server
     finally:
         if proc is not None:
             _stop(proc)
+        if broker is not None:
+            broker.stop()
         log.close()
         if server is not None:
             server.final_log = log_path.read_text(errors="replace") if log_path.exists() else ""

@@ -35,11 +35,26 @@ class Tally:
             self.segments_acked += segments
             self._delta.segments_acked += segments
 
+    def submits_accepted(self, message_ids: list[str]) -> None:
+        """Many submit_sm answered ESME_ROK (one segment each): submit_answered in one go."""
+        n = len(message_ids)
+        delta = self._delta
+        self.submits["ESME_ROK"] += n
+        delta.submits["ESME_ROK"] += n
+        self.acked.update(message_ids)
+        delta.acked.extend(message_ids)
+        self.segments_acked += n
+        delta.segments_acked += n
+
     def receipt(self, message_id: str, stat: str) -> None:
+        # dict.get, not Counter's `+= 1`: a new id would go through Counter.__missing__ (Python code)
+        delta = self._delta
         self.receipts[stat] += 1
-        self.receipt_ids[message_id] += 1
-        self._delta.receipts[stat] += 1
-        self._delta.receipt_ids[message_id] += 1
+        ids = self.receipt_ids
+        ids[message_id] = ids.get(message_id, 0) + 1
+        delta.receipts[stat] += 1
+        ids = delta.receipt_ids
+        ids[message_id] = ids.get(message_id, 0) + 1
 
     def count(self, what: str, key: str | None = None) -> None:
         """intermediate / mo / rebinds, or bind_failures with the status name as key."""
