@@ -434,3 +434,13 @@ async def test_many_abrupt_disconnects_leave_no_connections_tasks_or_receivers_b
 
 def test_generic_nack_is_a_response_pdu():
     assert GenericNack.is_response and tlv_value(Tag.message_state, 2) == b"\x02"
+
+
+async def test_the_message_store_forgets_the_oldest_messages_past_its_capacity(make_smsc):
+    smsc = await make_smsc(carrier(message_store_size=5))
+    esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
+    ids = [(await esme.submit("8613800000001")).message_id for _ in range(8)]
+    assert smsc.store.forgotten == 3
+    assert (await esme.request(QuerySm(message_id=ids[0]))).status == S.ESME_RINVMSGID
+    assert (await esme.request(QuerySm(message_id=ids[-1]))).status == 0
+    esme.close()

@@ -7,7 +7,7 @@ ESME_RINVMSGID). The durable record of every message is the ledger's job, not th
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import deque
 
 from simulator.faults.outcome import Outcome
 from simulator.smpp.constants import MessageState
@@ -20,11 +20,12 @@ class MessageIdAllocator:
         self.prefix = prefix
         self.width = width
         self._next = start
+        self._format = (prefix.replace("{", "{{").replace("}", "}}") + "{:0%dd}" % width).format
 
     def __call__(self) -> str:
         n = self._next
         self._next = n + 1
-        return f"{self.prefix}{n:0{self.width}d}"
+        return self._format(n)
 
 
 class Message:
@@ -98,20 +99,26 @@ class MessageStore:
 
     def __init__(self, capacity: int = 2_000_000) -> None:
         self.capacity = capacity
-        self._messages: OrderedDict[str, Message | list[Message]] = OrderedDict()
+        self._messages: dict[str, Message | list[Message]] = {}
+        # ids oldest first, for eviction (deleting a plain dict's oldest keys one by one would make
+        # each `next(iter(dict))` walk the deleted slots)
+        self._order: deque[str] = deque()
         self.forgotten = 0
 
     def add(self, message: Message) -> None:
-        existing = self._messages.get(message.message_id)
+        messages = self._messages
+        message_id = message.message_id
+        existing = messages.get(message_id)
         if existing is None:
-            self._messages[message.message_id] = message
+            messages[message_id] = message
+            self._order.append(message_id)
+            if len(messages) > self.capacity:
+                del messages[self._order.popleft()]
+                self.forgotten += 1
         elif isinstance(existing, list):
             existing.append(message)
         else:
-            self._messages[message.message_id] = [existing, message]
-        if len(self._messages) > self.capacity:
-            self._messages.popitem(last=False)
-            self.forgotten += 1
+            messages[message_id] = [existing, message]
 
     def get(self, message_id: str) -> list[Message]:
         found = self._messages.get(message_id)
