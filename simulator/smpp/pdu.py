@@ -333,6 +333,8 @@ def _compile(cls_name: str, command_id: CommandId, fields: list[Field]) -> dict[
         "_decode_unsuccess": _decode_unsuccess,
         "_encode_dests": _encode_dests,
         "_encode_unsuccess": _encode_unsuccess,
+        "NUL": b"\0",
+        "LENGTHS": [bytes((n,)) for n in range(256)],
     }
     cmd = command_id.name
     # __init__
@@ -348,7 +350,8 @@ def _compile(cls_name: str, command_id: CommandId, fields: list[Field]) -> dict[
 
     # decoder and encoder, grouping runs of integers into one struct call
     dec = ["def _decode_body(self, d, o, e):"]
-    enc = ["def _encode_body(self):", "    parts = []"]
+    enc = ["def _encode_body(self):"]
+    pieces: list[str] = []  # expressions joined at the end, in order
     run: list[Field] = []
     n_struct = 0
 
@@ -364,7 +367,8 @@ def _compile(cls_name: str, command_id: CommandId, fields: list[Field]) -> dict[
         names = ", ".join(f"self.{f.name}" for f in run)
         dec.append(f"    if o + {size} > e: raise PduError({S.ESME_RINVCMDLEN}, '{cmd}.{run[0].name}: body ends early')")
         dec.append(f"    {names}{',' if len(run) == 1 else ''} = {sname}.unpack_from(d, o); o += {size}")
-        enc.append(f"    parts.append({sname}.pack({names}))")
+        enc.append(f"    p{len(pieces)} = {sname}.pack({names})")
+        pieces.append(f"p{len(pieces)}")
         run = []
 
     for f in fields:
@@ -382,27 +386,37 @@ def _compile(cls_name: str, command_id: CommandId, fields: list[Field]) -> dict[
                 what = "not empty and not a 16-character time"
             dec.append(f"    if {bad}: raise PduError({f.status}, '{cmd}.{f.name}: {what}')")
             dec.append(f"    self.{f.name} = d[o:n].decode('latin-1'); o = n + 1")
-            enc.append(f"    x = self.{f.name}.encode('latin-1')")
+            var = f"p{len(pieces)}"
+            enc.append(f"    {var} = self.{f.name}.encode('latin-1')")
             limit = f"len(x) >= {f.size}" if f.kind == "c" else "len(x) not in (0, 16)"
-            enc.append(f"    if {limit} or 0 in x: raise PduEncodeError('{cmd}.{f.name}: ' + repr(self.{f.name}) + ' breaks its limit ({what})')")
-            enc.append("    parts.append(x); parts.append(b'\\0')")
+            limit = limit.replace("len(x)", f"len({var})")
+            enc.append(f"    if {limit} or 0 in {var}: raise PduEncodeError('{cmd}.{f.name}: ' + repr(self.{f.name}) + ' breaks its limit ({what})')")
+            pieces += [var, "NUL"]
         elif f.kind == "sm":
             dec.append(f"    if o >= e: raise PduError({S.ESME_RINVCMDLEN}, '{cmd}.sm_length: body ends early')")
             dec.append("    n = d[o]; o += 1")
             dec.append(f"    if n > 254 or o + n > e: raise PduError({S.ESME_RINVMSGLEN}, '{cmd}.short_message: sm_length ' + str(n) + ' does not fit the body')")
             dec.append("    self.short_message = d[o:o + n]; o += n")
-            enc.append("    x = self.short_message")
-            enc.append("    if len(x) > 254: raise PduEncodeError('" + cmd + ".short_message: ' + str(len(x)) + ' octets, at most 254 (use message_payload)')")
-            enc.append("    parts.append(bytes((len(x),))); parts.append(x)")
+            var = f"p{len(pieces)}"
+            enc.append(f"    {var} = self.short_message")
+            enc.append(f"    if len({var}) > 254: raise PduEncodeError('" + cmd + ".short_message: ' + str(len(" + var + ")) + ' octets, at most 254 (use message_payload)')")
+            pieces += [f"LENGTHS[len({var})]", var]
         elif f.kind == "dests":
             dec.append("    o = _decode_dests(self, d, o, e)")
-            enc.append(f"    parts.append(_encode_dests(self.{f.name}))")
+            enc.append(f"    p{len(pieces)} = _encode_dests(self.{f.name})")
+            pieces.append(f"p{len(pieces)}")
         elif f.kind == "unsuccess":
             dec.append("    o = _decode_unsuccess(self, d, o, e)")
-            enc.append(f"    parts.append(_encode_unsuccess(self.{f.name}))")
+            enc.append(f"    p{len(pieces)} = _encode_unsuccess(self.{f.name})")
+            pieces.append(f"p{len(pieces)}")
     flush()
     dec.append("    return o")
-    enc.append("    return b''.join(parts)")
+    if not pieces:
+        enc.append("    return b''")
+    elif len(pieces) == 1:
+        enc.append(f"    return {pieces[0]} + b''")
+    else:
+        enc.append(f"    return b''.join(({', '.join(pieces)},))")
     source = "\n".join(init) + "\n\n" + "\n".join(dec) + "\n\n" + "\n".join(enc) + "\n"
     exec(compile(source, f"<smpp {cls_name}>", "exec"), ns)  # noqa: S102 - generated from the table above
     return {"__init__": ns["__init__"], "_decode_body": ns["_decode_body"], "_encode_body": ns["_encode_body"]}

@@ -98,7 +98,11 @@ def decode_tlvs(data: bytes, off: int, end: int) -> dict[int, bytes]:
 def encode_tlvs(tlvs: dict[int, bytes]) -> bytes:
     """The wire form of {tag: raw value}, in insertion order."""
     pack = _TLV_HEADER.pack
-    return b"".join(pack(tag, len(value)) + value for tag, value in tlvs.items())
+    out: list[bytes] = []
+    for tag, value in tlvs.items():
+        out.append(pack(tag, len(value)))
+        out.append(value)
+    return b"".join(out)
 
 
 def _tag_name(tag: int) -> str:
