@@ -381,3 +381,15 @@ async def test_nothing_follows_the_cut_even_when_submits_were_pipelined_behind_i
     length, command_id = struct.unpack(">II", partial[:8])
     assert command_id == CommandId.submit_sm_resp and 8 <= len(partial) < length
     assert esme.unsolicited == [] and esme.violations == []
+
+
+async def test_link_faults_act_on_the_single_response_of_a_submit_multi(scenario_smsc):
+    from simulator.smpp.pdu import SmeAddress, SubmitMulti
+
+    smsc = await scenario_smsc("name: multi-nack\nfaults:\n  - {kind: generic_nack, probability: 1, status: 0x08}\n")
+    esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
+    resp = await esme.request(SubmitMulti(source_addr="Acme", short_message=b"hi",
+                                          dest_address=[SmeAddress(1, 1, "8613800000001"), SmeAddress(1, 1, "8613800000002")]))
+    assert resp.command_id == CommandId.generic_nack and resp.status == 0x08
+    assert (await esme.request(EnquireLink())).status == 0  # the bind stays up
+    esme.close()

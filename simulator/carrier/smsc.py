@@ -426,7 +426,10 @@ class Smsc:
         accepted: list[Message] = []
         rows: list[tuple[Any, ...]] = []
         slowest = 0.0
+        respond, link_action, link_status = True, "", 0  # link faults of any destination act on the one response
         wall = time.time()
+        if conn.link is not None:
+            conn.link.pdus = conn.session.pdus_received
         for dest in pdu.dest_address:
             self.stats.submits += 1
             if not isinstance(dest, SmeAddress):
@@ -444,6 +447,9 @@ class Smsc:
             )  # fmt: skip
             outcome = self.decider.decide(submission, now)
             slowest = max(slowest, outcome.response_delay)
+            respond = respond and outcome.respond
+            if outcome.link_action and not link_action:
+                link_action, link_status = outcome.link_action, outcome.submit_status
             if outcome.submit_status:
                 self.stats.refused += 1
                 unsuccess.append(SmeAddress(dest.ton, dest.npi, dest.addr, outcome.submit_status))
@@ -455,7 +461,7 @@ class Smsc:
                 Message(message_id, submission.account, conn.id, pdu.source_addr, dest.addr, pdu.data_coding,
                         pdu.esm_class, pdu.registered_delivery, body, segments, outcome, now)
             )  # fmt: skip
-        timing = Outcome(response_delay=slowest)
+        timing = Outcome(submit_status=link_status, response_delay=slowest, respond=respond, link_action=link_action)
         for row in rows[:-1]:
             for observer in self.observers:
                 observer.on_message(row)
@@ -544,7 +550,7 @@ class Smsc:
         if not action:
             conn.send(resp)
         elif action == "nack":
-            conn.send(GenericNack(sequence=resp.sequence, status=resp.status or S.ESME_RSYSERR))
+            conn.send(GenericNack(sequence=resp.sequence, status=outcome.submit_status or resp.status or S.ESME_RSYSERR))
         elif action == "drop":
             conn.send(resp)
             self.stats.dropped_links += 1
