@@ -572,3 +572,28 @@ def test_linear_template_regexes_accept_exactly_what_backtracking_ones_do(templa
     if template.strip():
         linear = re.compile(template_regex(template)).fullmatch(text) is not None
         assert linear == (_backtracking_regex(template).fullmatch(text) is not None), template_regex(template)
+
+
+async def test_sar_parts_are_judged_as_one_message_like_udh_parts(scenario_smsc):
+    from simulator.smpp.constants import Tag
+    from simulator.smpp.pdu import SubmitSm
+    from simulator.smpp.tlv import tlv_value
+
+    smsc = await scenario_smsc(
+        "name: sar\nrules:\n  accounts:\n    qa:\n      signatures: ['【Acme】']\n"
+        "      templates: [{text: 'Your parcel {ref} is on its way', category: notification}]\n"
+    )
+    esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
+
+    def part(text: str, seq: int) -> SubmitSm:
+        tlvs = {Tag.sar_msg_ref_num: tlv_value(Tag.sar_msg_ref_num, 7),
+                Tag.sar_total_segments: tlv_value(Tag.sar_total_segments, 2),
+                Tag.sar_segment_seqnum: tlv_value(Tag.sar_segment_seqnum, seq)}
+        return SubmitSm(source_addr="Acme", destination_addr="8613800000001", data_coding=8,
+                        short_message=text.encode("utf-16-be"), tlvs=tlvs)
+
+    first = await esme.request(part("【Acme】Your parcel AB", 1))
+    second = await esme.request(part("C123 is on its way", 2))  # alone, this part matches no template
+    assert first.status == 0 and second.status == 0
+    assert smsc.store.get(second.message_id)[0].outcome.category == "notification"
+    esme.close()

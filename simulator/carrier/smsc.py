@@ -31,6 +31,7 @@ from simulator.smpp.constants import (
 from simulator.smpp.pdu import DeliverSm, EnquireLink, GenericNack, Pdu, SmeAddress, Unbind
 from simulator.smpp.receipt import receipt_text_fast, receipt_tlvs_fast
 from simulator.smpp.session import BindState
+from simulator.smpp.tlv import read_int
 
 from simulator.ledger.writer import LedgerError, LedgerWriter
 
@@ -344,8 +345,6 @@ class Smsc:
         payload = tlvs.get(Tag.message_payload) if tlvs else None
         short = getattr(pdu, "short_message", b"")
         if payload is None:
-            if tlvs and Tag.sar_total_segments in tlvs:
-                return short, 1, 0
             return short, 1, 0
         if short:
             return b"", 0, S.ESME_RINVMSGLEN  # both message_payload and short_message: spec 5.3.2.32
@@ -380,6 +379,7 @@ class Smsc:
             pdu.registered_delivery,
             index,
             conn.link,
+            _sar(pdu.tlvs),
         )
         link = conn.link
         if link is not None:
@@ -865,6 +865,15 @@ class Smsc:
             },
             "messages_in_store": len(self.store),
         }
+
+
+def _sar(tlvs: dict[int, bytes]) -> tuple[int, int, int] | None:
+    """(ref, total, seq) of a part sent with the SAR TLVs, else None."""
+    if not tlvs or Tag.sar_total_segments not in tlvs:
+        return None
+    total = read_int(tlvs, Tag.sar_total_segments, 1)
+    seq = read_int(tlvs, Tag.sar_segment_seqnum, 1)
+    return read_int(tlvs, Tag.sar_msg_ref_num, 0), total, seq  # type: ignore[return-value]
 
 
 def _receipt_text(message: Message) -> str:

@@ -58,7 +58,7 @@ class Submission:
 
     __slots__ = (
         "account", "bind_id", "source", "destination", "data_coding", "esm_class", "body",
-        "segments", "registered_delivery", "index", "link",
+        "segments", "registered_delivery", "index", "link", "sar",
     )
 
     def __init__(
@@ -74,6 +74,7 @@ class Submission:
         registered_delivery: int,
         index: int,
         link: LinkStats | None = None,
+        sar: tuple[int, int, int] | None = None,
     ) -> None:
         self.account = account
         self.bind_id = bind_id
@@ -86,6 +87,7 @@ class Submission:
         self.registered_delivery = registered_delivery
         self.index = index  # the n-th submission of the run (0-based): the seed's stream position
         self.link = link
+        self.sar = sar  # (ref, total, seq) of a part sent with the SAR TLVs, else None
 
     @property
     def text(self) -> str:

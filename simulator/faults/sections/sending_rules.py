@@ -294,8 +294,7 @@ class SendingRules(SectionFault):
       - the content filter runs on every part, with the end of the previous part prepended so a
         prohibited word cut in two by the split is still found; from the first offending part on,
         the rest of the message is refused too.
-    Parts sent with SAR TLVs cannot be told from whole texts (a Submission carries no TLVs), so each
-    SAR part is judged as a whole text.
+    Parts sent with the SAR TLVs (Submission.sar) are judged the same way as UDH parts.
     """
 
     stage = Stage.POLICY
@@ -332,6 +331,10 @@ class SendingRules(SectionFault):
             text = body.decode("latin-1")
         if concat is not None and concat.total > 1:
             self._on_part(submission, outcome, text, concat.ref, concat.total, concat.seq, policy)
+            return
+        sar = submission.sar
+        if sar is not None and sar[1] > 1 and 1 <= sar[2] <= sar[1]:
+            self._on_part(submission, outcome, text, sar[0], sar[1], sar[2], policy)
             return
         if policy is not None:
             reason, category = policy.judge(text)
