@@ -17,14 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate
 
-from simulator.scenario import NumberGroup, Scenario, Template, normalize_number
+from simulator.scenario import DEFAULT_TRAFFIC_GROUP, NumberGroup, Scenario, Template, normalize_number
 from simulator.smpp.coding import choose_coding, encode_text, split_message
 from simulator.smpp.constants import CommandId, DataCoding, EsmClass
 from simulator.smpp.errors import PduEncodeError
 from simulator.smpp.pdu import HEADER, SubmitSm
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-DEFAULT_GROUP = NumberGroup(prefix="8613800", state="active")
 LONG_FILLER = (" Thank you for choosing us; reply STOP to opt out of these messages at any time."
                " Terms apply, see our website for details.")
 LONG_MIN_CHARS = 300  # a long message is its text plus fillers up to at least this many characters
@@ -81,7 +80,7 @@ class TrafficMix:
         self.group_names = [name for name, w in weights.items() if w > 0]
         self.group_weights = [weights[name] for name in self.group_names]
         self._cum_weights = list(accumulate(self.group_weights))
-        self.groups = {name: groups.get(name, DEFAULT_GROUP) for name in self.group_names}
+        self.groups = {name: groups.get(name, DEFAULT_TRAFFIC_GROUP) for name in self.group_names}
         self._draw_number = {name: self._number_drawer(group) for name, group in self.groups.items()}
         self.templates: list[Template] = [
             t if isinstance(t, Template) else Template(text=t) for t in load.templates

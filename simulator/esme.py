@@ -17,7 +17,6 @@ from simulator.smpp.pdu import (
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
-    DeliverSm,
     Pdu,
     SubmitSm,
     Unbind,
@@ -79,6 +78,9 @@ class Esme(asyncio.Protocol):
             raise EsmeError("not connected")
         sequence = self.session.send(pdu)
         future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
+        # a caller that gave up (timed out) leaves the future behind: its "connection closed" at the
+        # end is expected, not an error to log
+        future.add_done_callback(_retrieved)
         self._waiting[sequence] = future
         self.transport.write(self.session.data_to_send())
         return future
@@ -163,4 +165,9 @@ class Esme(asyncio.Protocol):
         self.transport = None
 
 
-__all__ = ["Esme", "EsmeError", "DeliverSm"]
+def _retrieved(future: asyncio.Future[Pdu]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+__all__ = ["Esme", "EsmeError"]

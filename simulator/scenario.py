@@ -132,6 +132,11 @@ class NumberGroup(Model):
         return self
 
 
+# Where the load sends when the scenario has no number groups (loadtests.traffic, and the metering's
+# expectation, which must predict what that traffic meets).
+DEFAULT_TRAFFIC_GROUP = NumberGroup(prefix="8613800", state="active")
+
+
 class StateBehaviour(Model):
     """How a subscriber state answers: refuse at submit, or accept and fail in the receipt."""
 
@@ -443,7 +448,7 @@ def _describe(error: dict[str, Any], source: str, lines: dict[tuple[Any, ...], i
     kind = error["type"]
     # unions put their tag into the location ('faults', 2, 'latency', ...): leave tags out
     shown: list[Any] = []
-    for i, part in enumerate(loc):
+    for part in loc:
         candidate = tuple(shown) + (part,)
         if candidate in lines:
             shown.append(part)

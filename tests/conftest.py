@@ -34,18 +34,28 @@ def carrier(**overrides) -> Carrier:
 
 
 @pytest.fixture
-async def make_smsc():
+async def run_smsc():
+    """Start SMSCs for a test and stop them all afterwards."""
     started: list[Smsc] = []
 
-    async def make(config: Carrier | None = None, decider=None, **kwargs) -> Smsc:
-        smsc = Smsc(config or carrier(), decider, housekeeping_interval=0.05, **kwargs)
+    async def run(smsc: Smsc) -> Smsc:
         await smsc.start()
         started.append(smsc)
         return smsc
 
-    yield make
+    yield run
     for smsc in started:
         await smsc.stop(grace=0.2)
+
+
+@pytest.fixture
+def make_smsc(run_smsc):
+    """Start an SMSC with a carrier configuration (default: two accounts, fast timers) and a decider."""
+
+    async def make(config: Carrier | None = None, decider=None, **kwargs) -> Smsc:
+        return await run_smsc(Smsc(config or carrier(), decider, housekeeping_interval=0.05, **kwargs))
+
+    return make
 
 
 @pytest.fixture
@@ -68,24 +78,16 @@ async def esme_factory(smsc):
 
 
 @pytest.fixture
-async def scenario_smsc():
-    """Start an SMSC playing a scenario given as YAML text (listening on a free port)."""
+def scenario_smsc(run_smsc):
+    """Start an SMSC playing a scenario given as YAML text (fast timers, a free loopback port)."""
     from simulator.scenario import parse_scenario
-
-    started: list[Smsc] = []
 
     async def make(yaml_text: str, **kwargs) -> Smsc:
         scenario = parse_scenario(yaml_text, "<test scenario>")
-        carrier_cfg = scenario.carrier.model_copy(update={k: v for k, v in FAST.items() if k != "listen"} | {"listen": "127.0.0.1:0"})
-        scenario = scenario.model_copy(update={"carrier": carrier_cfg})
-        smsc = Smsc.from_scenario(scenario, housekeeping_interval=0.05, **kwargs)
-        await smsc.start()
-        started.append(smsc)
-        return smsc
+        scenario = scenario.model_copy(update={"carrier": scenario.carrier.model_copy(update=FAST)})
+        return await run_smsc(Smsc.from_scenario(scenario, housekeeping_interval=0.05, **kwargs))
 
-    yield make
-    for smsc in started:
-        await smsc.stop(grace=0.2)
+    return make
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from simulator.carrier.smsc import Smsc
-from simulator.esme import Esme
+from simulator.esme import Esme, EsmeError
 from simulator.ledger.reader import LedgerReader, prune
 from simulator.ledger.writer import LedgerWriter
 from simulator.scenario import parse_scenario
@@ -80,8 +80,9 @@ async def test_the_final_state_is_in_the_ledger_before_the_receipt_is_sent(tmp_p
 async def test_binds_failed_logins_and_fault_changes_are_in_the_audit_log(tmp_path):
     smsc = await start(tmp_path)
     bad = await Esme.connect("127.0.0.1", smsc.port)
-    with pytest.raises(Exception):
+    with pytest.raises(EsmeError) as refused:
         await bad.bind("qa", "nope")
+    assert refused.value.status == S.ESME_RINVPASWD
     bad.close()
     esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
     smsc.change_fault("refused", {"probability": 0.5}, actor="alice")

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from simulator.carrier.control import ControlServer
-from simulator.esme import Esme
+from simulator.esme import Esme, EsmeError
 from simulator.faults.outcome import SlaClass, Submission
 from simulator.faults.pipeline import FaultChangeError, FaultPipeline
 from simulator.scenario import parse_scenario
@@ -175,8 +175,9 @@ async def test_mo_can_be_injected_over_http(scenario_smsc):
 async def test_failed_logins_are_audited(scenario_smsc):
     smsc = await scenario_smsc("name: audit\n")
     esme = await Esme.connect("127.0.0.1", smsc.port)
-    with pytest.raises(Exception):
+    with pytest.raises(EsmeError) as refused:
         await esme.bind("qa", "wrong")
+    assert refused.value.status == S.ESME_RINVPASWD
     esme.close()
     refused = [e for e in smsc.audit_log if e["action"] == "bind.refused"]
     assert refused and refused[0]["status"] == "ESME_RINVPASWD" and refused[0]["system_id"] == "qa"

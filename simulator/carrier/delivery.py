@@ -33,7 +33,7 @@ class Receiver(Protocol):
 class PendingDelivery:
     """A deliver_sm waiting to be delivered, with its retry history."""
 
-    __slots__ = ("pdu", "kind", "message", "created", "expires", "attempts", "sent_at")
+    __slots__ = ("pdu", "kind", "message", "expires", "attempts", "sent_at")
 
     RECEIPT, INTERMEDIATE, MO = "receipt", "intermediate", "mo"
 
@@ -41,7 +41,6 @@ class PendingDelivery:
         self.pdu = pdu
         self.kind = kind
         self.message = message
-        self.created = now
         self.expires = now + ttl
         self.attempts = 0
         self.sent_at = 0.0

@@ -48,7 +48,6 @@ class Message:
         "state",
         "done_time",
         "done_wall",
-        "receipt_pending",
     )
 
     def __init__(
@@ -82,7 +81,6 @@ class Message:
         self.state = MessageState.ENROUTE
         self.done_time: float | None = None
         self.done_wall: float | None = None
-        self.receipt_pending = False
 
     @property
     def is_final(self) -> bool:

@@ -22,7 +22,6 @@ from simulator.smpp.constants import (
     status_name,
     CommandId,
     CommandStatus,
-    DataCoding,
     EsmClass,
     MessageState,
     RegisteredDelivery,
@@ -631,7 +630,6 @@ class Smsc:
             tlvs=receipt_tlvs_fast(message.message_id, state, err),
         )
         kind = PendingDelivery.INTERMEDIATE if intermediate else PendingDelivery.RECEIPT
-        message.receipt_pending = True
         self.stats.receipts += 1
         account.router.enqueue(PendingDelivery(pdu, kind, message, self.clock(), self.config.receipt_ttl_s))
 
@@ -643,8 +641,6 @@ class Smsc:
 
     def _delivery_done(self, item: PendingDelivery, how: str) -> None:
         message = item.message
-        if message is not None and item.kind == PendingDelivery.RECEIPT:
-            message.receipt_pending = False
         if self.ledger is not None or self.observers:
             state = message.state.stat if message is not None else ""
             if item.kind == PendingDelivery.INTERMEDIATE:
@@ -892,4 +888,4 @@ def _smpp_time(wall: float) -> str:
     return f"{t.tm_year % 100:02d}{t.tm_mon:02d}{t.tm_mday:02d}{t.tm_hour:02d}{t.tm_min:02d}{t.tm_sec:02d}{tenths}00+"
 
 
-__all__ = ["Smsc", "AccountState", "CarrierStats", "DataCoding"]
+__all__ = ["Smsc", "AccountState", "CarrierStats"]

@@ -16,8 +16,6 @@ from simulator.smpp.coding import CodingError
 
 from .topics import ControlTopic
 
-COMMANDS = ("faults", "mo", "status")
-RESERVED = ("request_id",)  # taken off a payload and echoed in the reply, never passed to the Smsc
 
 
 class ControlError(ValueError):

@@ -79,7 +79,6 @@ class EventPublisher:
         self.started_at: float | None = None
         self._last_sends: tuple[float, dict[str, int]] | None = None
         self._last_summary = 0.0
-        self._unpublished_logged = 0
         self._wake = asyncio.Event()
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []

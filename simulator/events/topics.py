@@ -51,13 +51,6 @@ class ControlTopic:
     argument: str  # the fault name for faults/NAME, "" otherwise
 
 
-def node_of(prefix: str, name: str) -> str | None:
-    """The node level of an event topic under `prefix`, or None."""
-    head = prefix + "/"
-    if not name.startswith(head):
-        return None
-    return name[len(head):].split("/", 1)[0] or None
-
 
 def parse_control(prefix: str, name: str) -> ControlTopic | None:
     """None for topics that are not control requests (replies included)."""

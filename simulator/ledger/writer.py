@@ -66,7 +66,6 @@ class LedgerWriter:
         self._waiting: deque[tuple[int, list[tuple[Callable[[Any], None], Any]]]] = deque()
         self._next_batch = 1
         self._failure: str | None = None
-        self.committed_batches = 0
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -182,7 +181,6 @@ class LedgerWriter:
             except asyncio.IncompleteReadError:
                 break
             (batch,) = ACK.unpack(data)
-            self.committed_batches += 1
             while waiting and waiting[0][0] <= batch:
                 for callback, arg in waiting.popleft()[1]:
                     callback(arg)

@@ -61,10 +61,6 @@ def add_months(year: int, month: int, months: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
-def month_start(year: int, month: int) -> date:
-    return date(year, month, 1)
-
-
 def month_end(year: int, month: int) -> date:
     """The last day of the month."""
     y, m = add_months(year, month, 1)

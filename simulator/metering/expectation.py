@@ -22,18 +22,15 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from simulator.scenario import NumberGroup, ScenarioError, normalize_number
+from simulator.scenario import DEFAULT_TRAFFIC_GROUP, NumberGroup, ScenarioError, normalize_number
 
 from .intervals import Method, binomial_interval
 
 if TYPE_CHECKING:
     from simulator.scenario import Scenario
 
-# What loadtests.traffic.TrafficMix sends to when the scenario has no number groups.
-DEFAULT_TRAFFIC_GROUP = NumberGroup(prefix="8613800", state="active")
 TIMING_ONLY = {"latency", "out_of_order_receipt", "duplicate_receipt", "stall"}
 CLASS_CHANGING_LINK = {"no_response", "generic_nack"}
-LINK_TAKING = {"no_response", "generic_nack", "reset_mid_pdu", "drop_bind"}
 COUNTED = ("delivered", "definite_failure")
 
 # (class, reason, settled, link_free): what the pipeline's Outcome knows that later faults look at
@@ -49,10 +46,6 @@ class Expectation:
     shares: dict[tuple[str, str], float]  # (class, reason) -> expected share of all sends
     valid_share: float | None  # share of sends that count; None when time-dependent exclusions apply
     assumptions: tuple[str, ...] = field(default=())
-
-    @property
-    def failure_share(self) -> float:
-        return 1 - self.rate
 
     def interval(self, n: int, confidence: float = 0.99, method: Method = "normal-cc") -> tuple[float, float]:
         """Where the rate observed over `n` valid sends should fall (see intervals.binomial_interval)."""
