@@ -303,6 +303,39 @@ def report_command(ledgers: tuple[Path, ...], account: str | None, cycle: str | 
         _emit(render_text(report, color=color), output)
 
 
+_AGE = {"y": 365 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def _age_seconds(text: str) -> float:
+    """'3y', '90d', '12h', '30m', '45s' -> seconds."""
+    value, unit = text[:-1], text[-1:]
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if unit not in _AGE or number < 0:
+        raise click.BadParameter(f"{text!r}: give a number and a unit (y, d, h, m, s), e.g. 3y or 90d")
+    return number * _AGE[unit]
+
+
+@main.command("prune")
+@click.argument("ledger", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--older-than", "older_than", default="3y", show_default=True,
+              help="Remove records submitted longer ago than this (billing records: keep at least 3y).")
+def prune_command(ledger: Path, older_than: str) -> None:
+    """Remove a ledger's records past the retention age, and say how many of each."""
+    from simulator.ledger.reader import LedgerError, prune
+
+    age = _age_seconds(older_than)
+    try:
+        removed = prune(ledger, age)
+    except LedgerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"{ledger}: removed records older than {older_than}: "
+               + ", ".join(f"{n} {table}" for table, n in removed.items()))
+
+
 @main.command("reconcile")
 @click.argument("ledger", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("export", type=click.Path(dir_okay=False, path_type=Path))

@@ -200,3 +200,27 @@ async def test_rows_holding_enums_are_written_as_plain_values(tmp_path):
     with LedgerReader(tmp_path / "enums.sqlite") as reader:
         (record,) = reader.records()
     assert record.submit_status == 0x0B and type(record.submit_status) is int
+
+
+async def test_the_prune_command_removes_records_past_the_age_it_is_given(tmp_path):
+    from click.testing import CliRunner
+
+    from simulator.cli import main
+
+    smsc = await start(tmp_path, "name: prune-cli\n")
+    esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
+    for _ in range(4):
+        await esme.submit("8613800000001")
+    esme.close()
+    await smsc.stop(grace=0.2)
+    path = str(tmp_path / "ledger.sqlite")
+    runner = CliRunner()
+    kept = runner.invoke(main, ["prune", path])  # default: 3 years
+    assert kept.exit_code == 0 and "0 messages" in kept.output
+    await asyncio.sleep(1.1)
+    gone = runner.invoke(main, ["prune", path, "--older-than", "1s"])
+    assert gone.exit_code == 0 and "4 messages" in gone.output
+    with LedgerReader(path) as ledger:
+        assert ledger.count() == 0
+    bad = runner.invoke(main, ["prune", path, "--older-than", "soon"])
+    assert bad.exit_code == 2 and "give a number and a unit" in bad.output
