@@ -14,6 +14,7 @@ from typing import Any
 
 class Tally:
     def __init__(self) -> None:
+        self.submitted = 0  # submit_sm written to a socket (answered or not): the volume evidence
         self.submits: Counter[str] = Counter()  # by status name; "LOST" when the link died first
         self.segments_acked = 0
         self.acked: set[str] = set()  # message ids acknowledged with ESME_ROK
@@ -23,6 +24,8 @@ class Tally:
         self.mo = 0
         self.rebinds = 0
         self.bind_failures: Counter[str] = Counter()
+        self.user_errors: Counter[str] = Counter()  # exceptions raised by Locust users, by type
+        self.first_error = ""  # the first such exception's traceback
         self._delta = _Delta()  # what changed since the last take_delta()
 
     # ------------------------------------------------------------------ recording
@@ -46,6 +49,16 @@ class Tally:
         self.segments_acked += n
         delta.segments_acked += n
 
+    def count_submitted(self, n: int) -> None:
+        self.submitted += n
+        self._delta.submitted += n
+
+    def user_error(self, kind: str, traceback_text: str) -> None:
+        self.user_errors[kind] += 1
+        self._delta.user_errors[kind] += 1
+        if not self.first_error:
+            self.first_error = self._delta.first_error = traceback_text
+
     def receipt(self, message_id: str, stat: str) -> None:
         # dict.get, not Counter's `+= 1`: a new id would go through Counter.__missing__ (Python code)
         delta = self._delta
@@ -68,6 +81,7 @@ class Tally:
     # ------------------------------------------------------------------ merging
     def to_dict(self) -> dict[str, Any]:
         return {
+            "submitted": self.submitted,
             "submits": dict(self.submits),
             "segments_acked": self.segments_acked,
             "acked": sorted(self.acked),
@@ -77,6 +91,8 @@ class Tally:
             "mo": self.mo,
             "rebinds": self.rebinds,
             "bind_failures": dict(self.bind_failures),
+            "user_errors": dict(self.user_errors),
+            "first_error": self.first_error,
         }
 
     def merge(self, data: dict[str, Any]) -> None:
@@ -89,6 +105,10 @@ class Tally:
         self.mo += data.get("mo", 0)
         self.rebinds += data.get("rebinds", 0)
         self.bind_failures.update(data.get("bind_failures", {}))
+        self.submitted += data.get("submitted", 0)
+        self.user_errors.update(data.get("user_errors", {}))
+        if not self.first_error:
+            self.first_error = data.get("first_error", "")
 
     def take_delta(self) -> dict[str, Any]:
         """What changed since the last call, in merge() form; cheap (no copy of what was sent)."""
@@ -111,10 +131,13 @@ class Tally:
 
 
 class _Delta:
-    __slots__ = ("submits", "segments_acked", "acked", "receipts", "receipt_ids", "intermediate", "mo",
+    __slots__ = ("submitted", "user_errors", "first_error", "submits", "segments_acked", "acked", "receipts", "receipt_ids", "intermediate", "mo",
                  "rebinds", "bind_failures")
 
     def __init__(self) -> None:
+        self.submitted = 0
+        self.user_errors: Counter[str] = Counter()
+        self.first_error = ""
         self.submits: Counter[str] = Counter()
         self.segments_acked = 0
         self.acked: list[str] = []
@@ -125,8 +148,10 @@ class _Delta:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "submitted": self.submitted,
             "submits": dict(self.submits), "segments_acked": self.segments_acked, "acked": self.acked,
             "receipts": dict(self.receipts), "receipt_ids": dict(self.receipt_ids),
             "intermediate": self.intermediate, "mo": self.mo, "rebinds": self.rebinds,
-            "bind_failures": dict(self.bind_failures),
+            "bind_failures": dict(self.bind_failures), "submitted": self.submitted,
+            "user_errors": dict(self.user_errors), "first_error": self.first_error,
         }  # fmt: skip

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import time
+import traceback
 from typing import Any
 
 import gevent
@@ -66,14 +67,19 @@ class SmppUser(User):
     """One ESME: binds (transceiver, or transmitter + receiver), submits, answers receipts."""
 
     abstract = False
-    wait_time = constant(0)
+    _pacing = staticmethod(constant(0))  # replaced per user by constant_throughput when the load is paced
+
+    def wait_time(self) -> float:
+        """Locust's wait between tasks: none, or the scenario's pacing (one message per task).
+        A method, not an attribute set on the instance: Locust's wait functions take the user."""
+        return self._pacing(self)
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         scenario = Shared.load()
         load = scenario.load
         if load.rate_per_user:
-            self.wait_time = constant_throughput(load.rate_per_user)  # type: ignore[method-assign]
+            self._pacing = constant_throughput(load.rate_per_user)
         account_name = load.account or scenario.carrier.accounts[0].system_id
         account = next(a for a in scenario.carrier.accounts if a.system_id == account_name)
         self.system_id, self.password = account.system_id, account.password
@@ -159,8 +165,11 @@ class SmppUser(User):
             if not self.one_message_per_task:
                 while len(frames) < free:
                     frames += traffic.next_frames()
+            tally = Shared.tally
             while True:
-                client.submit_frames(frames[:free])
+                batch = frames[:free]
+                client.submit_frames(batch)
+                tally.count_submitted(len(batch))
                 frames = frames[free:]
                 if not frames:
                     return
@@ -265,6 +274,13 @@ def _merge_report(data: dict[str, Any]) -> None:
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
     data["carrier_sim_tally"] = Shared.tally.take_delta()
+
+
+@events.user_error.add_listener
+def _on_user_error(user_instance: Any, exception: BaseException, tb: Any, **_: Any) -> None:
+    """A user's task raised: the run cannot be trusted (exit 4). Counted by exception type, the
+    first traceback kept for the terminal."""
+    Shared.tally.user_error(type(exception).__name__, "".join(traceback.format_exception(exception)))
 
 
 @events.test_start.add_listener
