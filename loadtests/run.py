@@ -24,7 +24,7 @@ from rich.table import Table
 
 from simulator.scenario import Scenario
 
-from .shape import seconds
+from .plan import seconds
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 import traceback
 from typing import Any
@@ -22,11 +21,11 @@ from locust.runners import MasterRunner, WorkerRunner
 from simulator.scenario import Scenario, load_scenario
 from simulator.smpp.constants import CommandStatus, status_name
 from simulator.smpp.pdu import Pdu
-from simulator.smpp.receipt import ReceiptParseError, is_intermediate, is_receipt, parse_receipt
+from simulator.smpp.receipt import is_intermediate, is_receipt
 from simulator.smpp.session import ProtocolViolation
-from simulator.smpp.tlv import read_str
 
 from .client import BindRefused, GeventSmppClient, LinkDown, Sent
+from .receipts import receipt_id_and_stat
 from .tally import Tally
 from .traffic import TrafficMix
 
@@ -227,28 +226,6 @@ class SmppUser(User):
             self.fire(request_type=REQUEST_TYPE, name="receipt", response_time=(now - sent) * 1000,
                       response_length=0, exception=None if stat == "DELIVRD" else ReceiptFailed(stat))
         return CommandStatus.ESME_ROK
-
-
-# Appendix B exactly as carrier-sim (and most carriers) write it, Appendix B stat words only: for
-# such a text parse_receipt gives this id and stat too, without building dates and a Receipt.
-# Anything else goes to parse_receipt.
-_PLAIN_RECEIPT = re.compile(
-    rb"id:([0-9A-Za-z_.\-]+) sub:[0-9]+ dlvrd:[0-9]+ submit date:[0-9]+ done date:[0-9]+ "
-    rb"stat:(DELIVRD|EXPIRED|DELETED|UNDELIV|ACCEPTD|UNKNOWN|REJECTD|ENROUTE) err:"
-)
-
-
-def receipt_id_and_stat(pdu: Pdu) -> tuple[str, str]:
-    """(message id, stat word) of a receipt; ("<receipted_message_id TLV or ?>", "UNPARSEABLE")
-    when its text is not a receipt."""
-    m = _PLAIN_RECEIPT.match(pdu.short_message)
-    if m is not None:
-        return m.group(1).decode("ascii"), m.group(2).decode("ascii")
-    try:
-        receipt = parse_receipt(pdu.short_message)
-        return receipt.message_id, receipt.state.stat
-    except ReceiptParseError:
-        return read_str(pdu.tlvs, 0x001E) or "?", "UNPARSEABLE"
 
 
 class SubmitRefused(Exception):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.traffic import TrafficMix
-from loadtests.user import receipt_id_and_stat
+from loadtests.receipts import receipt_id_and_stat
 from simulator.scenario import load_scenario
 from simulator.smpp.pdu import DeliverSm
 from simulator.smpp.receipt import MessageState, Receipt, ReceiptParseError, parse_receipt
