@@ -275,6 +275,10 @@ class ExpectRate(Model):
 
 
 class Gates(Model):
+    """What a run must show to pass. The evidence gates (volume, sample size, load errors) are always
+    checked; `min_sends` overrides the volume the load section implies (loadtests/plan.py)."""
+
+    min_sends: int | None = Field(default=None, ge=1, description="submits the run must at least make")
     expect_success_rate: ExpectRate | None = None
     min_success_rate: float | None = Field(default=None, ge=0, le=1)
     max_p99_submit_ms: float | None = Field(default=None, gt=0)

@@ -83,3 +83,53 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     centre = (phat + z * z / (2 * n)) / denom
     half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+# ------------------------------------------------------------------ how many sends decide a question
+def _smallest_n(decided, limit: int = 10**9) -> int | None:
+    """The smallest n >= 1 with decided(n) true, assuming it stays true for larger n (None: beyond limit)."""
+    hi = 1
+    while not decided(hi):
+        if hi >= limit:
+            return None
+        hi *= 2
+    lo = hi // 2  # decided(lo) is false (or lo == 0)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if decided(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _wilson_at(phat: float, n: int, z: float) -> tuple[float, float]:
+    denom = 1 + z * z / n
+    centre = (phat + z * z / (2 * n)) / denom
+    half = z * math.sqrt(max(phat * (1 - phat), 0.0) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def sends_to_tell_from(rate: float, target: float, confidence: float = 0.99) -> int | None:
+    """Valid sends needed before an observed `rate` is told apart from `target` at `confidence`:
+    the smallest n whose Wilson interval around `rate` leaves `target` out. None when they are
+    equal (no sample can tell them apart)."""
+    if rate == target:
+        return None
+    z = z_value(confidence)
+
+    def decided(n: int) -> bool:
+        lo, hi = _wilson_at(rate, n, z)
+        return lo > target if rate > target else hi < target
+
+    return _smallest_n(decided)
+
+
+def sends_for_resolution(p: float, resolution: float, confidence: float = 0.99) -> int:
+    """Valid sends needed before binomial_interval(p, n) is narrower than +-`resolution`."""
+    if resolution <= 0:
+        raise ValueError("resolution must be > 0")
+    z = z_value(confidence)
+    n = _smallest_n(lambda n: z * math.sqrt(p * (1 - p) / n) + 1 / (2 * n) < resolution)
+    assert n is not None  # the half-width falls below any positive resolution
+    return n
