@@ -269,3 +269,22 @@ def test_every_ready_scenario_asks_for_a_volume_that_decides_its_rate_gates():
         if expected is not None and s.gates.min_success_rate is not None and expected != s.gates.min_success_rate:
             need = sends_to_tell_from(expected, s.gates.min_success_rate, 0.99)
             assert need is not None and need < limit / 4, (path.name, need, limit)
+
+
+def test_junit_validates_against_the_junit_schema_and_reads_in_a_junit_consumer(tmp_path):
+    """The shape CI servers read: our schema file (tests/data/junit.xsd, Jenkins' junit-10 model),
+    and junitparser (a JUnit XML library from PyPI) as an independent reader."""
+    import junitparser
+    import xmlschema
+
+    gates = [at_least("min_sends", 10, 5, "count"), at_least("min_success_rate", 0.5, 0.95, "ratio"),
+             at_most("max_p99_submit_ms", 12.0, 50, "ms")]
+    path = tmp_path / "junit.xml"
+    write_junit(gates, path, "demo", started=1_790_000_000.0, elapsed=3.25, interrupted=True)
+    schema = xmlschema.XMLSchema(Path(__file__).with_name("data") / "junit.xsd")
+    schema.validate(str(path))
+    xml = junitparser.JUnitXml.fromfile(str(path))
+    (suite,) = list(xml)
+    assert (suite.tests, suite.failures, suite.errors, suite.time) == (3, 1, 0, 3.25)
+    failed = [case.name for case in suite if not case.is_passed]
+    assert failed == ["min_success_rate"]
