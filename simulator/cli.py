@@ -22,11 +22,21 @@ EXIT_BAD_INPUT = 2  # click's own code for usage errors; also a bad scenario or 
 
 
 def _install_uvloop() -> None:
+    """uvloop's event loop where it is installed (a core dependency except on Windows); without it,
+    asyncio's own loop (slower) and, where uvloop was expected, one line saying how to get it back."""
     try:
         import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+    except ImportError as exc:
+        if sys.platform != "win32":
+            click.echo(f"carrier-sim: {_missing(exc)}: running on asyncio's own event loop (slower); "
+                       "pip install uvloop", err=True)
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _missing(exc: ImportError) -> str:
+    """'aiomqtt is not installed' from the ImportError of a missing module."""
+    return f"{exc.name or 'a module'} is not installed" if isinstance(exc, ModuleNotFoundError) else str(exc)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,9 +107,10 @@ def serve(config: Path | None, listen: str | None, control: str | None, ready_fi
 def _mqtt_settings(url: str, ca_file: str | None, node_id: str | None = None):
     """MqttSettings from --mqtt and --mqtt-ca, or exit 2 with the reason (aiomqtt missing, bad URL)."""
     try:
-        import aiomqtt  # noqa: F401
-    except ImportError:
-        click.echo("error: --mqtt needs aiomqtt: pip install 'carrier-sim[mqtt]'", err=True)
+        import aiomqtt  # noqa: F401  (and paho-mqtt; without orjson, schema.py falls back to json)
+    except ImportError as exc:
+        click.echo(f"carrier-sim: --mqtt needs the 'mqtt' extra ({_missing(exc)}): pip install 'carrier-sim[mqtt]'",
+                   err=True)
         sys.exit(EXIT_BAD_INPUT)
     from simulator.events.settings import SettingsError, parse_url
     from simulator.events.topics import check_node_id

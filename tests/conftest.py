@@ -1,8 +1,10 @@
-"""Shared fixtures: a real SMSC on a free loopback port, and ESMEs bound to it over real sockets."""
+"""Shared fixtures: a real SMSC on a free loopback port, and ESMEs bound to it over real sockets.
+And MissingEvidence: skipped tests are listed by reason at the end of the run (they fail it in CI)."""
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 
@@ -104,3 +106,51 @@ def mqtt_broker(tmp_path):
     broker.start()
     yield broker
     broker.close()
+
+
+# ------------------------------------------------------------------------------------------- skips
+class MissingEvidence:
+    """A skipped test checked nothing: the run ends with what was skipped and why, grouped by reason,
+    just before pytest's closing "N passed, M skipped" line (which stays the last line). With CI set,
+    a run that skipped anything fails (exit 1): CI installs everything the tests need (.ci/run)."""
+
+    def __init__(self) -> None:
+        self.reasons: Counter[str] = Counter()
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.skipped:  # a whole module skipped (pytest.importorskip at its top)
+            self.reasons["a whole test file: " + _skip_reason(report)] += 1
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and not hasattr(report, "wasxfail"):  # an expected failure is not a skip
+            self.reasons[_skip_reason(report)] += 1
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.reasons and os.environ.get("CI") and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: after pytest's own summary sections
+    def pytest_terminal_summary(self, terminalreporter):
+        result = yield
+        total = sum(self.reasons.values())
+        if total:
+            write = terminalreporter.write_line
+            ci = " (CI: this fails the run)" if os.environ.get("CI") else ""
+            write(f"EVIDENCE MISSING: {total} tests skipped{ci}; a skipped test checked nothing. By reason:",
+                  yellow=True, bold=True)
+            for reason, n in self.reasons.most_common():
+                write(f"  {n:>4}  {reason}", yellow=True)
+        return result
+
+
+def _skip_reason(report) -> str:
+    """The reason given to pytest.skip / importorskip, with how to get what a failed import missed."""
+    longrepr = report.longrepr
+    reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr).removeprefix("Skipped: ")
+    if reason.startswith("could not import '"):
+        reason += " -> pip install -e '.[test,mqtt]' (make setup does)"
+    return reason
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(MissingEvidence(), "carrier-sim-missing-evidence")
