@@ -32,3 +32,23 @@ def test_a_long_run_keeps_its_gates_and_reconciles(scenario, tmp_path):
     gates = {g["name"]: g for g in json.loads((report / "gates.json").read_text())["gates"]}
     assert gates["reconcile"]["passed"], gates["reconcile"]
     assert gates["expect_success_rate"]["passed"], gates["expect_success_rate"]
+
+
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_each_ready_scenario_with_its_own_load_makes_thousands_of_sends_and_keeps_its_promise(scenario, tmp_path):
+    """As the README runs them: the scenario's own users and duration, no override."""
+    report = tmp_path / "report"
+    result = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "run", str(scenario), "--report-dir", str(report)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert result.returncode == (1 if scenario.stem == "sla-breach" else 0), result.stdout[-4000:]
+    document = json.loads((report / "gates.json").read_text())
+    gates = {g["name"]: g for g in document["gates"]}
+    assert document["facts"]["submitted"] >= 5000, document["facts"]["submitted"]
+    assert gates["min_sends"]["passed"] and gates["sample_size"]["passed"] and gates["load_errors"]["passed"]
+    assert gates["expect_success_rate"]["passed"], gates["expect_success_rate"]
+    print(document["verdict"])
