@@ -3,6 +3,7 @@
 Fires Locust request events from gevent greenlets only: `submit_sm` (time to submit_sm_resp,
 failures named by command_status) and `receipt` (submit to final receipt, failures named by the
 final state). Stops submitting when the drain starts and keeps collecting receipts until stopped.
+A process whose binds all fail for a few seconds, none ever succeeding, stops the run (BindWatch).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import gevent
 from locust import User, constant, constant_throughput, events, task
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
 from simulator.scenario import Scenario, load_scenario
 from simulator.smpp.constants import CommandStatus, status_name
@@ -62,6 +63,56 @@ def parse_host(host: str | None, scenario: Scenario) -> tuple[str, int]:
     return name.strip("[]"), int(port)
 
 
+def link_failure(exc: BaseException) -> str:
+    """Why a connect or bind failed, in words: the bind_resp's status name, or what the socket said."""
+    if isinstance(exc, BindRefused):
+        return status_name(exc.status)
+    if isinstance(exc, gevent.Timeout):
+        return "no bind_resp in time"
+    if isinstance(exc, TimeoutError):
+        return "connection timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+class BindWatch:
+    """Per process: a load that cannot bind at all stops within seconds instead of retrying for the
+    whole run. Once a bind succeeded, failures are link trouble (rebinds retry for ever)."""
+
+    GIVE_UP_AFTER = 3.0  # seconds of failed binds, none ever successful in this process
+    bound = False
+    stopping = False
+    first_failure: float | None = None
+    attempts = 0
+
+    @classmethod
+    def failed(cls, attempt_started: float, exc: BaseException, environment: Environment) -> bool:
+        """Count a failed bind attempt; True when the run is being stopped (this process never bound)."""
+        cls.attempts += 1
+        if cls.first_failure is None:
+            cls.first_failure = attempt_started
+        waited = time.monotonic() - cls.first_failure
+        if cls.bound or cls.stopping or waited < cls.GIVE_UP_AFTER:
+            return cls.stopping
+        cls.stopping = True
+        log.error("no bind succeeded in %.1f s (%d attempts, last: %s); stopping the run", waited, cls.attempts,
+                  link_failure(exc))
+        gevent.spawn(cls._stop_run, environment)
+        return True
+
+    @staticmethod
+    def _stop_run(environment: Environment) -> None:
+        """Quit as the run-time limit would (the `quitting` event writes the tally). A worker waits
+        for one more report, so the master's tally has its bind failures."""
+        runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            gevent.sleep(WORKER_REPORT_INTERVAL + 0.5)
+        runner.quit()
+        if environment.web_ui is not None:
+            environment.web_ui.stop()
+
+
 class SmppUser(User):
     """One ESME: binds (transceiver, or transmitter + receiver), submits, answers receipts."""
 
@@ -95,7 +146,7 @@ class SmppUser(User):
 
     # ------------------------------------------------------------------ link management
     def on_start(self) -> None:
-        self._connect()
+        self._bind_until_bound()
 
     def _connect(self) -> None:
         self._close()
@@ -107,16 +158,15 @@ class SmppUser(User):
             try:
                 client.connect()
                 client.bind(self.system_id, self.password, kind)
-            except BindRefused as exc:
-                Shared.tally.count("bind_failures", status_name(exc.status))
-                self.fire(request_type=REQUEST_TYPE, name=f"bind_{kind}", response_time=(time.perf_counter() - start) * 1000,
-                          response_length=0, exception=exc)
+            except (BindRefused, OSError, LinkDown, gevent.Timeout) as exc:
+                reason = link_failure(exc)
+                Shared.tally.count("bind_failures", reason)
+                self.fire(request_type=REQUEST_TYPE, name=f"bind_{kind}",
+                          response_time=(time.perf_counter() - start) * 1000, response_length=0, exception=exc)
                 client.close()
-                raise
-            except (OSError, LinkDown, gevent.Timeout) as exc:
-                Shared.tally.count("bind_failures", type(exc).__name__)
-                client.close()
-                raise LinkDown(f"cannot bind to {self.address[0]}:{self.address[1]}: {exc}") from exc
+                if isinstance(exc, BindRefused):
+                    raise
+                raise LinkDown(f"cannot bind to {self.address[0]}:{self.address[1]}: {reason}") from exc
             self.clients.append(client)
             if kind != "receiver":
                 self.transmitter = client
@@ -130,15 +180,27 @@ class SmppUser(User):
     def _ensure_link(self) -> GeventSmppClient | None:
         if self.transmitter is not None and self.transmitter.is_bound and all(c.is_bound for c in self.clients):
             return self.transmitter
-        Shared.tally.count("rebinds")
+        if self.clients:  # it was bound and the link went down
+            Shared.tally.count("rebinds")
+        return self._bind_until_bound()
+
+    def _bind_until_bound(self) -> GeventSmppClient | None:
+        """Bind, retrying with backoff; None once BindWatch stopped the run (this process never bound)."""
         backoff = 0.2
-        while True:
+        while not BindWatch.stopping:
+            attempt = time.monotonic()
             try:
                 self._connect()
-                return self.transmitter
-            except (LinkDown, BindRefused):
+            except (LinkDown, BindRefused) as exc:
+                if BindWatch.failed(attempt, exc, self.environment):
+                    break
                 gevent.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+            else:
+                BindWatch.bound = True
+                return self.transmitter
+        gevent.sleep(0.5)  # the runner is stopping the users; no busy loop meanwhile
+        return None
 
     def on_stop(self) -> None:
         for client in self.clients:

@@ -395,16 +395,26 @@ def reconcile_command(ledger: Path, export: Path, account: str | None, run_id: s
               help="Where reports go (default: reports/RUN_ID).")
 @click.option("--processes", type=int, default=1, show_default=True, help="Locust worker processes.")
 @click.option("--target", help="Drive an external SMSC at host:port instead of starting the simulator.")
-@click.option("--ui", is_flag=True, help="Show Locust's web UI (on 127.0.0.1:8089) while it runs.")
+@click.option("--ui", is_flag=True, help="Show Locust's web UI on 127.0.0.1 while the load runs; the run still ends "
+                                         "by itself after the duration and the drain.")
+@click.option("--keep-ui", is_flag=True, help="Like --ui, and the web UI stays up after the run until Ctrl-C "
+                                              "(the reports are written when the load ends).")
+@click.option("--ui-port", type=click.IntRange(1, 65535), default=8089, show_default=True,
+              help="Port of Locust's web UI.")
 @click.option("--run-id", help="Name of the run (default: scenario and time).")
 @click.option("--mqtt", "mqtt_url", metavar="URL",
               help="The simulator publishes live events to this broker while the run goes (see serve --mqtt).")
 def run_command(scenario: Path, users: int | None, duration: str | None, report_dir: Path | None, processes: int,
-                target: str | None, ui: bool, run_id: str | None, mqtt_url: str | None) -> None:
+                target: str | None, ui: bool, keep_ui: bool, ui_port: int, run_id: str | None,
+                mqtt_url: str | None) -> None:
     """Run a load scenario end to end: simulator, Locust, drain, SLA report, gates.
 
+    Ctrl-C or SIGTERM stops the load early and still writes every report, marked interrupted (exit
+    130); a second one kills everything at once.
+
     Exit codes: 0 all gates passed; 1 a gate failed; 2 bad scenario or arguments;
-    3 the simulator did not start; 4 the load generator failed.
+    3 the simulator did not start; 4 the load generator failed (e.g. nothing could bind);
+    130 interrupted.
     """
     from loadtests.run import execute, settings_from
 
@@ -417,7 +427,7 @@ def run_command(scenario: Path, users: int | None, duration: str | None, report_
         _mqtt_settings(mqtt_url, None)
     try:
         settings = settings_from(scenario, loaded, users=users, duration=duration, report_dir=report_dir,
-                                 processes=processes, target=target, ui=ui,
+                                 processes=processes, target=target, ui=ui, keep_ui=keep_ui, ui_port=ui_port,
                                  run_id=run_id or new_run_id(loaded.name), mqtt=mqtt_url)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--duration") from exc

@@ -1,16 +1,33 @@
 """The report for a terminal: rich tables of each account's cycles, what was left out and why,
 billing and compensation, and the warnings. Renders a report dict (report.build_report); it never
-computes a figure itself.
+computes a figure itself. Chooses the console's width: a terminal's own, or, anywhere else (a CI
+log, a pipe, a file), wide enough that no table cell is cut or folded.
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+# The width of a console that is not a terminal: tables print at their natural width (rich never
+# widens a table to the console), so no cell is cut to "…" or folded over lines in a CI log.
+NATURAL_WIDTH = 10_000
+
+
+def report_console(file: IO[str] | None = None, *, terminal: bool | None = None) -> Console:
+    """The console a report or a run prints on (stdout by default): on a terminal, the terminal's
+    width; anywhere else NATURAL_WIDTH. `terminal` overrides the check (default: file.isatty())."""
+    console = Console(file=file)
+    if terminal is None:
+        isatty = getattr(console.file, "isatty", None)
+        terminal = bool(isatty and isatty())
+    if not terminal:
+        console.width = NATURAL_WIDTH
+    return console
 
 
 def pct(rate: float | None, digits: int = 2) -> str:
@@ -101,8 +118,12 @@ def render(report: dict[str, Any], console: Console) -> None:
         console.print(Text(f"warning: {warning}", style="yellow"))
 
 
-def render_text(report: dict[str, Any], width: int = 140, color: bool = False) -> str:
+def render_text(report: dict[str, Any], width: int | None = None, color: bool = False) -> str:
+    """The report as text. `color` means it goes to a terminal: then the terminal's width (unless
+    `width` is given); otherwise (a file, a pipe) NATURAL_WIDTH, so every table keeps its natural width."""
     buffer = io.StringIO()
+    if width is None and not color:
+        width = NATURAL_WIDTH
     console = Console(file=buffer, width=width, force_terminal=color, color_system="standard" if color else None,
                       highlight=False)
     render(report, console)
