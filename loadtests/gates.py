@@ -30,7 +30,7 @@ from .tally import Tally
 if TYPE_CHECKING:
     from simulator.scenario import Scenario
 
-    from .run import RunArtifacts, RunSettings
+    from .settings import RunArtifacts, RunSettings
 
 SAMPLE_CONFIDENCE = 0.99
 MIN_RESOLUTION = 0.005  # an expectation must be checked to within +-0.5 points at least
@@ -292,12 +292,3 @@ def client_side_figures(tally: Tally) -> SlaFigures:
             figures.add("excluded", f"refused {status}", count)
     return figures
 
-
-def evaluate_run(settings: RunSettings, artifacts: RunArtifacts, console: Any, *, interrupted: bool = False,
-                 load_failure: str | None = None, started: float | None = None) -> int:
-    """Meter, gate, write every report and print the verdict; returns the run's exit code
-    (loadtests/verdict.py)."""
-    from .verdict import evaluate_run as evaluate
-
-    return evaluate(settings, artifacts, console, interrupted=interrupted, load_failure=load_failure,
-                    started=started)

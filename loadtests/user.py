@@ -4,12 +4,18 @@ Fires Locust request events from gevent greenlets only: `submit_sm` (time to sub
 failures named by command_status) and `receipt` (submit to final receipt, failures named by the
 final state). Stops submitting when the drain starts and keeps collecting receipts until stopped.
 A process whose binds all fail for a few seconds, none ever succeeding, stops the run (BindWatch).
+
+Also owns the tally file: the master (or the only process) writes it whole (a temporary file, then
+a rename) when the load stops and again when Locust quits; a worker sends its part to the master
+first. SIGUSR1 (loadtests/run.py, after Ctrl-C or SIGTERM, to every Locust process) starts the
+drain at once: no more submits, the users stay bound and read receipts until Locust is stopped.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import traceback
 from typing import Any
@@ -17,6 +23,7 @@ from typing import Any
 import gevent
 from locust import User, constant, constant_throughput, events, task
 from locust.env import Environment
+from locust.exception import RPCError
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
 from simulator.scenario import Scenario, load_scenario
@@ -35,6 +42,9 @@ log = logging.getLogger("carrier_sim.load")
 ENV_SCENARIO = "CARRIER_SIM_SCENARIO"  # path of the scenario file
 ENV_TALLY = "CARRIER_SIM_TALLY"  # where the (master's) merged tally is written at the end
 ENV_SUBMIT_FOR = "CARRIER_SIM_SUBMIT_FOR"  # seconds of submitting; the rest of the run is the drain
+DRAIN_SIGNAL = signal.SIGUSR1  # from loadtests/children.py (Load.stop_submitting): stop submitting now
+TALLY_MESSAGE = "carrier_sim_tally"  # a worker's tally delta, sent to the master outside its stats reports
+DRAIN_REPORT_EVERY = 0.25  # seconds between a draining worker's tally deltas to the master
 REQUEST_TYPE = "SMPP"
 SUBMIT_SM = "submit_sm"
 GENERIC_NACK = 0x80000000
@@ -47,6 +57,7 @@ class Shared:
     tally = Tally()
     submitted_at: dict[str, float] = {}  # message_id -> perf_counter at submit
     submit_until: float = float("inf")  # time.time() after which users stop submitting
+    drain_requested = False  # DRAIN_SIGNAL came: submit no more, whatever test_start says
     users = 0
 
     @classmethod
@@ -303,6 +314,8 @@ class ReceiptFailed(Exception):
 def _on_init(environment: Environment, **_: Any) -> None:
     if isinstance(environment.runner, MasterRunner):
         environment.events.worker_report.add_listener(lambda client_id, data: _merge_report(data))
+        environment.runner.register_message(TALLY_MESSAGE, _merge_sent_tally)
+    _drain_handler.append(gevent.signal_handler(DRAIN_SIGNAL, _stop_submitting, environment))
 
 
 def _merge_report(data: dict[str, Any]) -> None:
@@ -310,9 +323,52 @@ def _merge_report(data: dict[str, Any]) -> None:
         Shared.tally.merge(data["carrier_sim_tally"])
 
 
+def _merge_sent_tally(environment: Environment, msg: Any, **_: Any) -> None:
+    Shared.tally.merge(msg.data)
+
+
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
     data["carrier_sim_tally"] = Shared.tally.take_delta()
+
+
+def _send_tally(environment: Environment) -> None:
+    """A worker's tally delta to the master now, not at its next stats report (every few seconds)."""
+    try:
+        environment.runner.send_message(TALLY_MESSAGE, Shared.tally.take_delta())
+    except RPCError as exc:  # the master is gone: nothing to send to
+        log.warning("could not send the tally to the master: %s", exc)
+
+
+def _save_tally(environment: Environment) -> None:
+    """The whole tally, on the master or the only process: a temporary file renamed over tally.json,
+    so that loadtests/run.py, which reads it while Locust runs (--keep-ui), never reads half a file."""
+    path = os.environ.get(ENV_TALLY)
+    if path and not isinstance(environment.runner, WorkerRunner):
+        temporary = f"{path}.tmp"
+        Shared.tally.save(temporary)
+        os.replace(temporary, path)
+
+
+# ---------------------------------------------------------------------- the run's phases
+_drain_handler: list[Any] = []  # the gevent signal handler, kept alive
+
+
+def _stop_submitting(environment: Environment) -> None:
+    """DRAIN_SIGNAL: the run was interrupted. Submit no more and keep reading receipts, as in the
+    drain at the end of a run; a worker also sends its tally every DRAIN_REPORT_EVERY s, so the
+    master's is whole when Locust is stopped."""
+    first = not Shared.drain_requested
+    Shared.drain_requested = True
+    Shared.submit_until = min(Shared.submit_until, time.time())
+    if first and isinstance(environment.runner, WorkerRunner):
+        gevent.spawn(_report_while_draining, environment)
+
+
+def _report_while_draining(environment: Environment) -> None:
+    while True:
+        gevent.sleep(DRAIN_REPORT_EVERY)
+        _send_tally(environment)
 
 
 @events.user_error.add_listener
@@ -325,12 +381,21 @@ def _on_user_error(user_instance: Any, exception: BaseException, tb: Any, **_: A
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
     submit_for = os.environ.get(ENV_SUBMIT_FOR)
-    if submit_for:
+    if submit_for and not Shared.drain_requested:
         Shared.submit_until = time.time() + float(submit_for)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    """The load stopped (the run's end, BindWatch, or the web UI's stop): the master or the only
+    process writes the tally at once (with --keep-ui Locust stays up, and the run reports on it); a
+    worker hands its last part to the master, which stops only once every worker said it stopped."""
+    if isinstance(environment.runner, WorkerRunner):
+        _send_tally(environment)
+    else:
+        _save_tally(environment)
 
 
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
-    path = os.environ.get(ENV_TALLY)
-    if path and not isinstance(environment.runner, WorkerRunner):
-        Shared.tally.save(path)
+    _save_tally(environment)

@@ -22,11 +22,11 @@ from rich.table import Table
 from .gates import Gate, check, load_tally
 
 if TYPE_CHECKING:
-    from .run import RunArtifacts, RunSettings
+    from .settings import RunArtifacts, RunSettings
 
 GATES_SCHEMA = "carrier-sim/gates/2"
 
-# Exit codes of `carrier-sim run` (the README's table)
+# Exit codes of `carrier-sim run` (the README's table); defined only here: the run imports them
 EXIT_OK = 0  # every gate passed
 EXIT_GATES_FAILED = 1  # the run did its work and at least one gate failed
 EXIT_BAD_INPUT = 2  # bad scenario file or command line

@@ -1,7 +1,8 @@
 """How `carrier-sim run` starts, shows itself and ends, as a CI job or a person at a terminal sees it:
-the web UI run that ends by itself, Ctrl-C and SIGTERM (reports marked interrupted, exit 130, no
-child left behind), output a CI log can read (whole tables, progress lines, the verdict last), and
-a target that cannot be bound failing in seconds with one line (exit 4).
+the web UI run that ends by itself, --keep-ui reporting when the load ends, Ctrl-C and SIGTERM
+(the last receipts drained, reports marked interrupted, exit 130, no child left behind), a report
+directory reused by a second run, output a CI log can read (whole tables, progress lines, the
+verdict last), and a target that cannot be bound failing in seconds with one line (exit 4).
 
 Real processes and real sockets on 127.0.0.1; every wait is a condition with a deadline."""
 
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+from simulator.ledger.reader import LedgerReader
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -93,6 +96,21 @@ def simulator_submits(report_dir: Path) -> int:
     return json.loads(answer[1])["stats"]["submits"] if answer else 0
 
 
+def read_json(path: Path) -> dict | None:
+    """The file's JSON, or None while it is missing or still being written."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def receipts_the_ledger_delivered(ledger: Path, run_id: str | None = None) -> set[str]:
+    """Message ids whose receipt the client answered with deliver_sm_resp, as the ledger recorded it."""
+    with LedgerReader(ledger) as reader:
+        return {d["message_id"] for d in reader.deliveries()
+                if d["kind"] == "receipt" and d["result"] == "acked" and (run_id is None or d["run_id"] == run_id)}
+
+
 def descendants(proc: subprocess.Popen) -> list[psutil.Process]:
     return psutil.Process(proc.pid).children(recursive=True)
 
@@ -134,30 +152,30 @@ def test_ui_run_serves_locusts_web_ui_and_ends_by_itself_with_every_report(tmp_p
     assert http_get(f"http://127.0.0.1:{port}/") is None  # the web UI went away with the run
 
 
-def test_keep_ui_leaves_the_web_ui_up_after_the_load_until_ctrl_c(tmp_path):
+def test_keep_ui_writes_the_reports_when_the_load_ends_and_keeps_the_web_ui_up_until_ctrl_c(tmp_path):
     report, port = tmp_path / "report", free_port()
     proc = start_run(BASELINE, report, "--duration", "2s", "--users", "3", "--keep-ui", "--ui-port", str(port))
     try:
         wait_for(lambda: locust_state(port) == "running", 20, "running load", proc)
-        wait_for(lambda: locust_state(port) == "stopped", 20, "end of the load", proc)
-        time.sleep(1.5)  # the run would have ended by now without --keep-ui
-        assert proc.poll() is None
-        assert http_get(f"http://127.0.0.1:{port}/")[0] == 200
+        gates = wait_for(lambda: read_json(report / "gates.json"), 20, "gates.json while the web UI is up", proc)
+        assert proc.poll() is None  # the reports are written, the run goes on until Ctrl-C
+        assert http_get(f"http://127.0.0.1:{port}/")[0] == 200 and locust_state(port) == "stopped"
         press(proc)
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 0, out[-3000:] + err[-3000:]  # the load was complete: the gates decide
+    assert proc.returncode == gates["exit_code"] == 0, out[-3000:] + err[-3000:]  # the gates decide
     assert f"web UI stays up at http://127.0.0.1:{port}/" in out
-    gates = json.loads((report / "gates.json").read_text())
-    assert gates.get("interrupted") is not True and all(g["passed"] for g in gates["gates"])
+    assert gates["interrupted"] is False and all(g["passed"] for g in gates["gates"])
+    assert json.loads((report / "gates.json").read_text()) == gates  # Ctrl-C wrote nothing more
 
 
 # ---------------------------------------------------------------------- Ctrl-C and SIGTERM
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_stops_the_load_writes_every_report_marked_interrupted_and_exits_130(tmp_path, signum):
+@pytest.mark.parametrize(("signum", "processes"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 2)],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-2-processes"])
+def test_a_signal_drains_the_load_writes_every_report_marked_interrupted_and_exits_130(tmp_path, signum, processes):
     report = tmp_path / "report"
-    proc = start_run(BASELINE, report, "--duration", "20s", "--users", "4")
+    proc = start_run(BASELINE, report, "--duration", "20s", "--users", "4", "--processes", str(processes))
     try:
         wait_for(lambda: simulator_submits(report) > 1000, 20, "submits flowing", proc)
         children = descendants(proc)
@@ -187,6 +205,12 @@ def test_a_signal_stops_the_load_writes_every_report_marked_interrupted_and_exit
     sla = json.loads((report / "sla-report.json").read_text())
     assert sum(c["valid_sends"] for c in sla["cycles"]) > 1000
     assert [c["pending"] for c in sla["cycles"]] == [0]
+    # the drain: the users stopped submitting and stayed bound until the last receipts came, so every
+    # receipt the ledger says was delivered is in the client's tally (with two processes, merged)
+    delivered = receipts_the_ledger_delivered(report / "ledger.sqlite")
+    assert len(delivered) > 1000 and delivered == set(tally["receipt_ids"])
+    reconcile = {g["name"]: g for g in gates["gates"]}["reconcile"]
+    assert reconcile["passed"], gates["facts"]["reconciliation"]
 
 
 def test_a_second_ctrl_c_kills_everything_at_once_and_still_exits_130(tmp_path):
@@ -209,6 +233,36 @@ def test_a_second_ctrl_c_kills_everything_at_once_and_still_exits_130(tmp_path):
     assert "Traceback" not in out + err
     assert_no_child_left(children)
     assert not (report / "gates.json").exists()
+
+
+# ---------------------------------------------------------------------- a report directory used twice
+def test_a_second_run_in_the_same_report_directory_reports_only_on_itself(tmp_path):
+    scenario = tmp_path / "short-drain.yaml"
+    scenario.write_text(BASELINE.read_text().replace("drain: 3s", "drain: 1s"))
+    assert "drain: 1s" in scenario.read_text()
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "notes.txt").write_text("not the run's")
+    first = run(scenario, report, "--duration", "2s", "--users", "2", "--run-id", "first", timeout=40)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "replaced the files of an earlier run" not in first.stdout
+    second = run(scenario, report, "--duration", "2s", "--users", "2", "--run-id", "second", timeout=40)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert f"{report}: replaced the files of an earlier run" in second.stdout.splitlines()
+    assert (report / "notes.txt").read_text() == "not the run's"  # only the run's own files go
+
+    gates, tally = read_json(report / "gates.json"), read_json(report / "tally.json")
+    with LedgerReader(report / "ledger.sqlite") as ledger:
+        records = list(ledger.records())
+        runs = {r.run_id for r in records}
+        second_run = list(ledger.records(run_id="second"))
+    assert runs == {"second"} and gates["run_id"] == "second"
+    assert gates["facts"]["ledger_records"] == len(second_run) == len(records) > 0
+    assert gates["facts"]["submitted"] == tally["submitted"]
+    assert gates["facts"]["submits_seen_by_client"] == tally["submits"]
+    assert {r.message_id for r in records if r.accepted} == set(tally["acked"])
+    assert receipts_the_ledger_delivered(report / "ledger.sqlite") == set(tally["receipt_ids"])
+    assert all(g["passed"] for g in gates["gates"]), gates["gates"]
 
 
 # ---------------------------------------------------------------------- output for a CI log
