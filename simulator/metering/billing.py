@@ -2,20 +2,34 @@
 
 A record is billed when its submit was accepted (submit_status 0), whatever became of it later;
 it pays its segments x the price of its category (sla.prices), or the `default` price, or 0 with
-a warning. Money is Decimal, exact; it never rounds and never reads anything but its arguments.
+a warning. Money is Decimal. The rounding rule: each category's amount and their sum are exact;
+the cycle's fee is that exact sum rounded ONCE, half up, to FEE_QUANTUM (4 decimal places, a
+hundredth of a cent), so prices with up to 4 decimals bill exactly. It never reads anything but
+its arguments.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, Inexact
 
 from simulator.ledger.reader import Record
 
 from .compensation import as_money
 
 DEFAULT_PRICE_KEY = "default"
+FEE_QUANTUM = Decimal("0.0001")  # a cycle's fee is rounded once, half up, to this
+FEE_ROUNDING = ROUND_HALF_UP
+# Exact arithmetic for amounts and sums: the default context keeps 28 digits, so summing 11 and
+# 2.2E-16 rounded the last digit differently depending on the order of the terms.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact])
+_ROUND = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def round_fee(amount: Decimal) -> Decimal:
+    """The billing rounding rule: half up to FEE_QUANTUM, applied once to a cycle's exact total."""
+    return amount.quantize(FEE_QUANTUM, rounding=FEE_ROUNDING, context=_ROUND)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +42,8 @@ class CategoryLine:
 
     @property
     def amount(self) -> Decimal:
-        return self.price * self.segments
+        """Exact (not rounded): the rule rounds only the cycle's fee."""
+        return _EXACT.multiply(self.price, self.segments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +52,17 @@ class Bill:
     warnings: tuple[str, ...] = field(default=())
 
     @property
+    def exact_fee(self) -> Decimal:
+        """The exact sum of the category amounts, whatever their order."""
+        total = Decimal(0)
+        for line in self.lines:
+            total = _EXACT.add(total, line.amount)
+        return total
+
+    @property
     def fee(self) -> Decimal:
-        return sum((line.amount for line in self.lines), Decimal(0))
+        """The cycle's fee: the exact sum rounded once by the rule (round_fee)."""
+        return round_fee(self.exact_fee)
 
     @property
     def segments(self) -> int:
