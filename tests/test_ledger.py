@@ -4,12 +4,14 @@ kill -9 in the middle of a load that loses no acknowledged message."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from simulator.ledger.reader import LedgerReader, prune
 from simulator.ledger.writer import LedgerWriter
 from simulator.scenario import parse_scenario
 from simulator.smpp.constants import CommandStatus
+from simulator.smpp.pdu import SubmitSm
 from simulator.smpp.receipt import parse_receipt
 
 from .conftest import FAST
@@ -124,68 +127,146 @@ async def test_prune_removes_records_past_the_retention_age(tmp_path):
         assert ledger.count() == 0
 
 
-async def submit_until_killed(port: int, stop_after: int, window: int = 50) -> tuple[set[str], int]:
-    """Pipelined submits; returns the ids the client saw acknowledged before the link died."""
-    esme = await Esme.bound("127.0.0.1", port, "qa", "qa-pass", "transmitter")
+KILL_AT = 2000  # acknowledgements of a steady pipelined load (WINDOW in flight) before the burst
+WINDOW = 64
+BURST = 500  # submits written at once; the first bytes answering them trigger the kill
+
+
+def group_members(pgid: int) -> list[int] | None:
+    """The live processes of a process group (zombies waiting for their parent are not alive);
+    None where there is no /proc to read."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # it went away meanwhile
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def group_is_gone(pgid: int) -> bool:
+    members = group_members(pgid)
+    if members is None:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    return not members
+
+
+class KillingEsme(Esme):
+    """An ESME that calls kill() the moment the first bytes answering its burst arrive, before it
+    even decodes them: the SMSC answered microseconds earlier, so if it acknowledged before the
+    commit, the burst's records would still be on their way to the disk when the processes die."""
+
+    def __init__(self, kill: Callable[[], None]) -> None:
+        super().__init__()
+        self.kill = kill
+        self.sent = 0
+        self.burst_sent = False
+        self.killed = False
+
+    def submit_next(self) -> asyncio.Future:
+        self.sent += 1
+        return self.send_submit(f"86138{self.sent:08d}")
+
+    def send_burst(self, count: int) -> list[asyncio.Future]:
+        """`count` submit_sm in one write, with nothing else in flight: whatever comes back next
+        answers the burst."""
+        assert self.transport is not None and not self._waiting, "the burst goes out on a quiet link"
+        loop = asyncio.get_running_loop()
+        futures = []
+        for _ in range(count):
+            self.sent += 1
+            sequence = self.session.send(
+                SubmitSm(source_addr="1000", destination_addr=f"86138{self.sent:08d}", short_message=b"hello"))
+            futures.append(loop.create_future())
+            self._waiting[sequence] = futures[-1]
+        self.transport.write(self.session.data_to_send())
+        self.burst_sent = True
+        return futures
+
+    def data_received(self, data: bytes) -> None:
+        if self.burst_sent and not self.killed:
+            self.killed = True
+            self.kill()
+        super().data_received(data)
+
+
+async def submit_until_killed(port: int, kill: Callable[[], None]) -> tuple[set[str], int]:
+    """A pipelined load (WINDOW in flight) until KILL_AT acknowledgements; once those in flight
+    are answered, a burst of BURST submits whose first answer triggers kill(). Returns the ids
+    acknowledged before the link died, and the submits sent."""
+    esme = await KillingEsme.connect("127.0.0.1", port, kill=kill)
+    await esme.bind("qa", "qa-pass", "transmitter")
     acked: set[str] = set()
-    sent = 0
     pending: set[asyncio.Future] = set()
-    try:
-        while sent < stop_after * 4:
-            while len(pending) < window:
-                pending.add(esme.send_submit(f"86138{sent:08d}"))
-                sent += 1
-            done, pending = await asyncio.wait(pending, timeout=5, return_when=asyncio.FIRST_COMPLETED)
-            if not done:
-                break
-            for future in done:
-                if future.exception() is not None:
-                    raise future.exception()  # type: ignore[misc]
+    while not esme.killed or pending:
+        if len(acked) >= KILL_AT and not pending and not esme.burst_sent:
+            pending.update(esme.send_burst(BURST))
+        while len(acked) < KILL_AT and len(pending) < WINDOW:
+            pending.add(esme.submit_next())
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for future in done:
+            try:
                 resp = future.result()
-                if resp.status == 0:
-                    acked.add(resp.message_id)
-    except Exception:  # noqa: BLE001 - the simulator was killed under us: that is the test
-        pass
-    for future in pending:
-        if future.done() and not future.exception() and future.result().status == 0:
-            acked.add(future.result().message_id)
-    return acked, sent
+            except EsmeError as exc:  # the link died with the processes: these were never answered
+                assert esme.killed and str(exc) == "connection closed", exc
+                continue
+            assert resp.status == 0, f"submit refused with 0x{resp.status:X}"
+            acked.add(resp.message_id)
+    await esme.wait_closed()
+    return acked, esme.sent
 
 
-async def test_kill_9_during_a_load_loses_no_acknowledged_message(tmp_path):
+async def test_kill_9_of_server_and_writer_loses_no_acknowledged_message(tmp_path):
+    """serve runs in its own process group with its ledger writer; once the client holds KILL_AT
+    acknowledgements the whole group gets SIGKILL (the writer cannot commit what it was handed
+    afterwards), and every id the client saw acknowledged must be in the ledger."""
     ledger_path = tmp_path / "crash.sqlite"
     ready = tmp_path / "ready"
+    stderr = (tmp_path / "serve.stderr").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulator.cli", "serve", "--listen", "127.0.0.1:0", "--control", "off",
          "--ledger", str(ledger_path), "--ready-file", str(ready), "--run-id", "crash"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
     )
+    pgid = proc.pid  # the session leader leads its process group; the writer is its child in it
     try:
-        for _ in range(200):
-            if ready.exists() and ready.read_text().strip():
-                break
-            await asyncio.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while not (ready.exists() and ready.read_text().endswith("\n")):
+            if proc.poll() is not None:
+                pytest.fail(f"serve exited ({proc.returncode}): {(tmp_path / 'serve.stderr').read_text()}")
+            assert time.monotonic() < deadline, "serve did not get ready within 30 s"
+            await asyncio.sleep(0.02)
         port = int(ready.read_text().splitlines()[0].rpartition(":")[2])
-        client = asyncio.create_task(submit_until_killed(port, stop_after=3000))
-        while True:  # kill once a good number of messages were acknowledged
-            await asyncio.sleep(0.05)
-            if ledger_path.exists():
-                with sqlite3.connect(ledger_path) as conn:
-                    try:
-                        if conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] > 3000:
-                            break
-                    except sqlite3.OperationalError:
-                        pass
-        os.kill(proc.pid, signal.SIGKILL)
-        acked, sent = await asyncio.wait_for(client, 20)
+        members = group_members(pgid)
+        assert members is None or len(members) >= 2, f"the ledger writer is not in serve's process group: {members}"
+        acked, sent = await asyncio.wait_for(
+            submit_until_killed(port, lambda: os.killpg(pgid, signal.SIGKILL)), 60)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        deadline = time.monotonic() + 10
+        while not group_is_gone(pgid):  # the writer too: nothing may commit while we read
+            assert time.monotonic() < deadline, "the ledger writer outlived the SIGKILL of its group"
+            await asyncio.sleep(0.02)
     finally:
-        proc.kill()
-        proc.wait()
-    assert len(acked) > 3000
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        stderr.close()
+    assert KILL_AT <= len(acked) <= sent
     with LedgerReader(ledger_path) as ledger:
         recorded = {r.message_id for r in ledger.records()}
     missing = acked - recorded
-    assert not missing, f"{len(missing)} acknowledged messages are not in the ledger"
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged messages are not in the ledger"
 
 
 async def test_rows_holding_enums_are_written_as_plain_values(tmp_path):

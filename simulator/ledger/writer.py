@@ -121,6 +121,12 @@ class LedgerWriter:
     def failed(self) -> str | None:
         return self._failure
 
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id while it runs (None before start() and after close()): tests
+        pause it (SIGSTOP) to hold commits back."""
+        return self._proc.pid if self._proc is not None else None
+
     # ------------------------------------------------------------------ the loop side
     def add_message(self, row: tuple[Any, ...], callback: Callable[[Any], None] | None = None, arg: Any = None) -> None:
         self._add(_M, row, callback, arg)
