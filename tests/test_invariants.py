@@ -37,11 +37,12 @@ M5  "import locust in a test module" (a temporary tests/test_zz_*.py with `impor
     A module-level import anywhere in the suite runs at collection, before every test, so the first
     two see it whatever the order; an import inside a test function that runs after this module
     is seen only by the third (a static scan of tests/*.py).
-Known bug, not a mutation: with the ledger on, the ENROUTE notification (registered_delivery 0x10)
-is queued at submit and overtakes the submit_sm_resp that waits for the commit (all 300 of 300):
-test_no_enroute_notification_is_written_before_its_submit_sm_resp is a strict xfail (issue 12).
-M1 makes it XPASS (responses no longer wait), which fails the run too; so will the fix of issue 12:
-then remove the mark.
+Was a bug (issue 12), now fixed: with the ledger on, the ENROUTE notification (registered_delivery
+0x10) was queued at submit and overtook the submit_sm_resp that waited for the commit (300 of 300).
+Every deliver_sm about a message now waits until its response is written (Message.parked):
+test_no_enroute_notification_is_written_before_its_submit_sm_resp, and
+test_every_notification_follows_its_submit_sm_resp_in_every_durability_mode (5,000 each),
+test_a_receiver_bind_gets_no_notification_before_the_submitter_got_its_response (a delayed response).
 M6  (tests/test_metering.py) the fee summed in Decimal's default 28-digit context, as it was:
     the explicit @example of test_the_fee_is_the_accepted_segments_at_their_category_price_rounded_once
     and test_the_fee_is_rounded_half_up_once_per_cycle_not_per_category, every run.
@@ -67,7 +68,15 @@ import pytest
 from simulator.carrier.smsc import Smsc
 from simulator.ledger.writer import LedgerWriter
 from simulator.smpp.constants import CommandId, EsmClass, Tag
-from simulator.smpp.pdu import BindTransceiver, EnquireLinkResp, Pdu, SubmitSm, decode_pdu
+from simulator.smpp.pdu import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+    EnquireLinkResp,
+    Pdu,
+    SubmitSm,
+    decode_pdu,
+)
 
 from .conftest import carrier
 
@@ -86,20 +95,22 @@ class RawLink:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
         self.received: list[Pdu] = []  # every PDU from the SMSC, in stream order
+        self.arrived: list[float] = []  # time.monotonic() when each was read
         self._sequence = 0
         self._changed = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
-    async def bound(cls, port: int) -> "RawLink":
+    async def bound(cls, port: int, bind: type[Pdu] = BindTransceiver) -> "RawLink":
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         link = cls(reader, writer)
-        link.send(BindTransceiver(system_id="qa", password="qa-pass", interface_version=0x34))
-        await link.wait_for(lambda: link.received, "bind_transceiver_resp")
+        link.send(bind(system_id="qa", password="qa-pass", interface_version=0x34))
+        await link.wait_for(lambda: link.received, "bind response")
         (resp,) = link.received
-        assert resp.command_id == C.bind_transceiver_resp and resp.status == 0, resp
+        assert resp.command_id == bind.command_id | 0x80000000 and resp.status == 0, resp
         link.received.clear()
+        link.arrived.clear()
         return link
 
     def send(self, pdu: Pdu) -> int:
@@ -128,6 +139,7 @@ class RawLink:
                 frame, buffer = buffer[:length], buffer[length:]
                 pdu = decode_pdu(frame)
                 self.received.append(pdu)
+                self.arrived.append(time.monotonic())
                 if pdu.command_id == C.deliver_sm:
                     self.writer.write(pdu.response().encode())
                 elif pdu.command_id == C.enquire_link:
@@ -317,8 +329,6 @@ async def test_no_deliver_sm_is_written_before_the_submit_sm_resp_that_gave_its_
     await link.close()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="issue 12: ENROUTE overtakes submit_sm_resp with --durability commit")
 async def test_no_enroute_notification_is_written_before_its_submit_sm_resp(run_smsc, tmp_path):
     smsc = await ledgered_smsc(run_smsc, tmp_path / "enroute.sqlite", receipt_delay_ms=1)
     link = await RawLink.bound(smsc.port)
@@ -328,6 +338,55 @@ async def test_no_enroute_notification_is_written_before_its_submit_sm_resp(run_
     early = notifications_before_their_response(link.received)
     await link.close()
     assert early == [], f"{len(early)} deliver_sm before the submit_sm_resp of their id, first: {early[:5]}"
+
+
+@pytest.mark.parametrize("durability", ["commit", "fsync", "async", "off"])
+async def test_every_notification_follows_its_submit_sm_resp_in_every_durability_mode(run_smsc, tmp_path,
+                                                                                      durability):
+    """5,000 submits asking for the intermediate notification and the final receipt (0x11), receipts
+    due at once: in the byte stream every deliver_sm comes after the submit_sm_resp of its id."""
+    n = 5000
+    ledger = None if durability == "off" else LedgerWriter(tmp_path / "l.sqlite", run_id="order",
+                                                            durability=durability)
+    smsc = await run_smsc(Smsc(carrier(receipt_delay_ms=0), ledger=ledger, housekeeping_interval=0.05))
+    link = await RawLink.bound(smsc.port)
+    for burst in range(10):
+        for i in range(burst * n // 10, (burst + 1) * n // 10):
+            link.submit(i, 0x11)
+        await asyncio.sleep(0.005)
+    await link.wait_for(lambda: len(link.responses()) == n and len(link.deliveries()) == 2 * n,
+                        f"{n} submit_sm_resp and {2 * n} deliver_sm", timeout=60)
+    early = notifications_before_their_response(link.received)
+    await link.close()
+    assert early == [], f"{len(early)} deliver_sm before the submit_sm_resp of their id, first: {early[:5]}"
+
+
+async def test_a_receiver_bind_gets_no_notification_before_the_submitter_got_its_response(
+        scenario_smsc, tmp_path):
+    """The responses are held back 150 ms (a latency fault); the ENROUTE notifications and receipts
+    (due at once) go to a receiver bind of the same account on another socket: none may arrive
+    there before the transmitter got the response that gave its id."""
+    smsc = await scenario_smsc(
+        "name: slow-responses\n"
+        "carrier: {receipt_delay_ms: 0, accounts: [{system_id: qa, password: qa-pass, max_binds: 4}]}\n"
+        "faults:\n  - {kind: latency, submit_resp: {dist: fixed, ms: 150}}\n",
+        ledger=LedgerWriter(tmp_path / "l.sqlite", run_id="rx", durability="commit"),
+    )
+    receiver = await RawLink.bound(smsc.port, BindReceiver)
+    transmitter = await RawLink.bound(smsc.port, BindTransmitter)
+    n = 200
+    for i in range(n):
+        transmitter.submit(i, 0x11)
+    await transmitter.wait_for(lambda: len(transmitter.responses()) == n, f"{n} submit_sm_resp")
+    await receiver.wait_for(lambda: len(receiver.deliveries()) == 2 * n, f"{2 * n} deliver_sm")
+    answered_at = {p.message_id: t for p, t in zip(transmitter.received, transmitter.arrived, strict=True)
+                   if p.command_id == C.submit_sm_resp}
+    early = [(receipted_id(p), round((answered_at[receipted_id(p)] - t) * 1000, 1))
+             for p, t in zip(receiver.received, receiver.arrived, strict=True)
+             if p.command_id == C.deliver_sm and t < answered_at[receipted_id(p)] - 0.02]
+    await receiver.close()
+    await transmitter.close()
+    assert early == [], f"{len(early)} deliver_sm reached the receiver (ms) before their response: {early[:5]}"
 
 
 # ============================================================================= the real event loop

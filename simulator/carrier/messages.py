@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Any
 
 from simulator.faults.outcome import Outcome
 from simulator.smpp.constants import MessageState
@@ -48,6 +49,7 @@ class Message:
         "state",
         "done_time",
         "done_wall",
+        "parked",
     )
 
     def __init__(
@@ -81,6 +83,9 @@ class Message:
         self.state = MessageState.ENROUTE
         self.done_time: float | None = None
         self.done_wall: float | None = None
+        # deliver_sm about this message wait here until its submit_sm_resp is written: () while the
+        # response is not out yet (a list once something waits), None once it is (or never will be)
+        self.parked: tuple[()] | list[Any] | None = ()
 
     @property
     def is_final(self) -> bool:

@@ -52,6 +52,7 @@ SC_INTERFACE_VERSION = {Tag.sc_interface_version: b"\x34"}
 
 
 _IMMEDIATE = Outcome(response_delay=0.0)
+About = Message | list[Message] | None  # the message(s) a submit response gives an id to
 _STAT = {state: state.stat for state in MessageState}  # plain dict lookups on the hot path
 _CLASS_VALUE = {c: c.value for c in SlaClass}
 _RECEIPT = int(EsmClass.DELIVERY_RECEIPT)
@@ -409,7 +410,7 @@ class Smsc:
         self.stats.accepted += 1
         recording = self.ledger is not None or self.observers
         self._answer(conn, pdu.response(message_id=message_id), outcome,
-                     self._row(submission, message_id, outcome, message.submit_wall) if recording else None)
+                     self._row(submission, message_id, outcome, message.submit_wall) if recording else None, message)
         self._start_delivery(message, now)
 
     def _on_submit_multi(self, conn: SmscConnection, pdu: Any) -> None:
@@ -473,7 +474,7 @@ class Smsc:
             return
         for message in accepted:
             self.store.add(message)
-        self._answer(conn, pdu.response(message_id=message_id, unsuccess_sme=unsuccess), timing, last)
+        self._answer(conn, pdu.response(message_id=message_id, unsuccess_sme=unsuccess), timing, last, accepted)
         for message in accepted:
             self._start_delivery(message, now)
 
@@ -500,51 +501,58 @@ class Smsc:
             outcome.decided_by,
         )  # fmt: skip
 
-    def _answer(self, conn: SmscConnection, resp: Pdu, outcome: Outcome, row: tuple[Any, ...] | None) -> None:
-        """Answer a submit once its record is durable (at once when there is no ledger)."""
+    def _answer(self, conn: SmscConnection, resp: Pdu, outcome: Outcome, row: tuple[Any, ...] | None,
+                about: About = None) -> None:
+        """Answer a submit once its record is durable (at once when there is no ledger). `about`:
+        the message(s) the response gives an id to; their notifications wait for it (_settled)."""
         if row is not None:
             for observer in self.observers:
                 observer.on_message(row)
         ledger = self.ledger
         if ledger is None or row is None:
-            self._respond(conn, resp, outcome)
+            self._respond(conn, resp, outcome, about)
             return
         if conn.link is not None:
             conn.link.outstanding += 1  # unanswered until the commit: it counts in the window
         try:
-            ledger.add_message(row, self._respond_when_durable, (conn, resp, outcome))
+            ledger.add_message(row, self._respond_when_durable, (conn, resp, outcome, about))
         except LedgerError as exc:
             log.error("cannot record a submit: %s; answering ESME_RSYSERR", exc)
             if conn.link is not None:
                 conn.link.outstanding -= 1
-            self._respond(conn, type(resp)(sequence=resp.sequence, status=S.ESME_RSYSERR), outcome)
+            self._respond(conn, type(resp)(sequence=resp.sequence, status=S.ESME_RSYSERR), outcome, about)
 
-    def _respond_when_durable(self, args: tuple[SmscConnection, Pdu, Outcome]) -> None:
-        conn, resp, outcome = args
+    def _respond_when_durable(self, args: tuple[SmscConnection, Pdu, Outcome, About]) -> None:
+        conn, resp, outcome, about = args
         if conn.link is not None:
             conn.link.outstanding -= 1
         if conn.transport is not None and not conn.closing:
-            self._respond(conn, resp, outcome)
+            self._respond(conn, resp, outcome, about)
+        else:
+            self._settled(about, None)
 
-    def _respond(self, conn: SmscConnection, resp: Pdu, outcome: Outcome) -> None:
+    def _respond(self, conn: SmscConnection, resp: Pdu, outcome: Outcome, about: About = None) -> None:
         if not outcome.respond:
             self.stats.unanswered += 1
+            self._settled(about, None)  # no response on purpose: its notifications need not wait
             return
         if outcome.response_delay > 0:
             if conn.link is not None:
                 conn.link.outstanding += 1
-            self._schedule_call(self.clock() + outcome.response_delay, self._send_late, (conn, resp, outcome))
+            self._schedule_call(self.clock() + outcome.response_delay, self._send_late, (conn, resp, outcome, about))
         else:
-            self._deliver_response(conn, resp, outcome)
+            self._deliver_response(conn, resp, outcome, about)
 
-    def _send_late(self, late: tuple[SmscConnection, Pdu, Outcome]) -> None:
-        conn, resp, outcome = late
+    def _send_late(self, late: tuple[SmscConnection, Pdu, Outcome, About]) -> None:
+        conn, resp, outcome, about = late
         if conn.link is not None:
             conn.link.outstanding -= 1
         if not conn.closing and conn.session.state is not BindState.CLOSED:
-            self._deliver_response(conn, resp, outcome)
+            self._deliver_response(conn, resp, outcome, about)
+        else:
+            self._settled(about, None)
 
-    def _deliver_response(self, conn: SmscConnection, resp: Pdu, outcome: Outcome) -> None:
+    def _deliver_response(self, conn: SmscConnection, resp: Pdu, outcome: Outcome, about: About = None) -> None:
         action = outcome.link_action
         if not action:
             conn.send(resp)
@@ -559,6 +567,22 @@ class Smsc:
             conn.reset_mid_pdu(resp)
         else:  # pragma: no cover - faults only set the actions above
             raise ValueError(f"unknown link action {action!r}")
+        if about is not None:
+            self._settled(about, conn)
+
+    def _settled(self, about: About, conn: SmscConnection | None) -> None:
+        """The response about these messages is written (or never will be): what waited for it goes
+        to the receivers now, after the response's bytes (`conn` is flushed first when it waits)."""
+        if about is None:
+            return
+        for message in (about,) if type(about) is Message else about:  # type: ignore[union-attr]
+            parked, message.parked = message.parked, None
+            if parked:
+                if conn is not None and conn.transport is not None:
+                    conn.flush()
+                    conn = None
+                for item in parked:
+                    self._enqueue_delivery(message, item)
 
     # ================================================================ message life
     def _start_delivery(self, message: Message, now: float) -> None:
@@ -631,7 +655,19 @@ class Smsc:
         )
         kind = PendingDelivery.INTERMEDIATE if intermediate else PendingDelivery.RECEIPT
         self.stats.receipts += 1
-        account.router.enqueue(PendingDelivery(pdu, kind, message, self.clock(), self.config.receipt_ttl_s))
+        item = PendingDelivery(pdu, kind, message, self.clock(), self.config.receipt_ttl_s)
+        parked = message.parked
+        if parked is None:
+            account.router.enqueue(item)
+        elif parked:
+            parked.append(item)  # type: ignore[union-attr]
+        else:  # the first to wait for the submit_sm_resp
+            message.parked = [item]
+
+    def _enqueue_delivery(self, message: Message, item: PendingDelivery) -> None:
+        account = self.accounts.get(message.account)
+        if account is not None:
+            account.router.enqueue(item)
 
     def _on_delivery_response(self, conn: SmscConnection, pdu: Pdu) -> None:
         item = conn.deliveries.pop(pdu.sequence, None)
