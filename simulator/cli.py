@@ -217,8 +217,17 @@ def node_prefix(node_id: str) -> str:
 @main.command()
 @click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def validate(scenario: Path) -> None:
-    """Check a scenario file; print what is wrong with file, field and line."""
+    """Check a scenario file and the files it refers to; print what is wrong with file, line and
+    field (exit 2). List files must be inside the scenario's folder, or in a folder named in
+    $CARRIER_SIM_FILE_DIRS (os.pathsep-separated)."""
     loaded = _load(scenario)
+    from simulator.faults.pipeline import FaultPipeline
+
+    try:  # what serve builds from it: whatever the loader let through must also start
+        FaultPipeline(loaded)
+    except (ScenarioError, ValueError) as exc:
+        click.echo(f"error: {scenario}: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     click.echo(f"{scenario}: ok (scenario '{loaded.name}', seed {loaded.seed})")
 
 

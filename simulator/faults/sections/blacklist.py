@@ -23,7 +23,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from simulator.scenario import Blacklists, BlacklistSource, ScenarioError, normalize_number
+from simulator.scenario import (
+    MAX_LIST_FILE_BYTES,
+    Blacklists,
+    BlacklistSource,
+    FileRefused,
+    ScenarioError,
+    normalize_number,
+    read_limited,
+)
 
 from ..base import SectionFault, Stage
 from ..outcome import Outcome, SlaClass, Submission
@@ -59,17 +67,32 @@ def parse_number(text: str) -> int | None:
     return number_key(digits)
 
 
+_MISTYPED = re.compile(r"[0-9 +().\-]*[A-Za-z]?[0-9 +().\-]*[A-Za-z]?[0-9 +().\-]*", re.ASCII)
+
+
+def _shown(written: str) -> str:
+    """How an error shows a bad line of a list file: quoted only when it is a mistyped number (at
+    most 24 characters of digits and number punctuation, with at most two stray letters, like
+    86138000000O2); anything else could be any file's content and is not shown."""
+    if len(written) <= 24 and sum(c.isdigit() for c in written) >= 6 and _MISTYPED.fullmatch(written):
+        return f": {written!r}"
+    return f" (a line of {len(written)} characters, not shown)"
+
+
 def read_number_file(path: Path, where: str = "blacklist") -> set[int]:
-    """Every number of a blacklist file, as keys. Raises ScenarioError naming the file and line."""
+    """Every number of a blacklist file, as keys. Raises ScenarioError naming the file and line; a
+    bad line is quoted only if it is a mistyped number (_shown), since a list file may be anything
+    someone pointed a scenario at. Only a regular file of at most MAX_LIST_FILE_BYTES is read
+    (simulator.scenario.read_limited)."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(f"{path}: {where}: cannot read the file: {exc.strerror or exc}") from exc
+        data = read_limited(path, MAX_LIST_FILE_BYTES)
+    except FileRefused as exc:
+        raise ScenarioError(f"{path}: {where}: {exc}") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ScenarioError(f"{path}:{line}: {where}: not UTF-8 text") from exc
+        raise ScenarioError(f"{path}:{line}: {where}: not UTF-8 text") from None
     keys: set[int] = set()
     add = keys.add
     for lineno, line in enumerate(text.split("\n"), 1):
@@ -83,7 +106,7 @@ def read_number_file(path: Path, where: str = "blacklist") -> set[int]:
             continue
         key = parse_number(written)
         if key is None:
-            raise ScenarioError(f"{path}:{lineno}: {where}: not a phone number: {line.rstrip()!r} ({HINT})")
+            raise ScenarioError(f"{path}:{lineno}: {where}: not a phone number{_shown(written)} ({HINT})")
         add(key)
     return keys
 
