@@ -63,3 +63,18 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+
+## coverage (docs/coverage.md): the tests (not soaks) under coverage.py, their subprocesses measured too (the
+## simulator, its ledger writer, Locust and its workers: [tool.coverage.run] in pyproject.toml); the data of
+## every process combined, a per-module report, htmlcov/index.html. Not part of make test. A failing test
+## still gives the report; the target then fails with pytest's exit code. Options: COVERAGE_PYTEST_ARGS="tests/x.py"
+COVERAGE_PYTEST_ARGS ?= -m "not soak"
+.PHONY: coverage
+coverage: setup system-deps
+	rm -rf .coverage .coverage.* htmlcov
+	@COVERAGE_FILE="$(CURDIR)/.coverage" $(PY) -m coverage run -m pytest -q $(COVERAGE_PYTEST_ARGS); code=$$?; \
+	COVERAGE_FILE="$(CURDIR)/.coverage" $(PY) -m coverage combine -q || exit 1; \
+	COVERAGE_FILE="$(CURDIR)/.coverage" $(PY) -m coverage report || exit 1; \
+	COVERAGE_FILE="$(CURDIR)/.coverage" $(PY) -m coverage html -q && echo "make coverage: htmlcov/index.html"; \
+	[ $$code -eq 0 ] || echo "make coverage: pytest exited with $$code (the report above still counts what ran)"; \
+	exit $$code
