@@ -1,7 +1,8 @@
 """One ESME connection: a thin asyncio Protocol around the sans-IO SmppSession.
 
 It frames nothing and validates nothing itself (the session does); it hands PDUs to the Smsc,
-batches writes, applies back-pressure, and cleans up on close. It must never block the loop.
+batches writes, applies back-pressure, and cleans up on close. It must never block the loop, and
+a handler that raises must not take the connection down: it is reported and the request answered.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import socket
 import struct
 from typing import TYPE_CHECKING
 
-from simulator.smpp.constants import CommandId
-from simulator.smpp.pdu import Pdu
+from simulator.smpp.constants import RESPONSE_BIT, CommandId, CommandStatus
+from simulator.smpp.pdu import GenericNack, Pdu
 from simulator.smpp.session import BindState, ProtocolViolation, Role, SmppSession
 
 from simulator.faults.outcome import LinkStats
@@ -50,6 +51,7 @@ class SmscConnection(asyncio.Protocol):
         self._in_batch = False
         self._dirty = False
         self.violations = 0
+        self.answering = -1  # the sequence of the last submit whose answer the Smsc took charge of
 
     # ---------------------------------------------------------------- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -73,7 +75,10 @@ class SmscConnection(asyncio.Protocol):
                     if type(event) is ProtocolViolation:
                         self._on_violation(event)
                     else:
-                        dispatch(self, event)
+                        try:  # free unless it raises (CPython 3.11's zero-cost exceptions)
+                            dispatch(self, event)
+                        except Exception as exc:  # noqa: BLE001 - one request must not drop the link
+                            self._handler_failed(event, exc)
                 # a bind pauses the session until it is answered; go on with what came behind it
                 events = session.receive_data(b"") if not session.paused and session._buffer else []
         finally:
@@ -147,6 +152,27 @@ class SmscConnection(asyncio.Protocol):
             self.transport.abort()
 
     # ---------------------------------------------------------------- helpers
+    def _handler_failed(self, pdu: Pdu, exc: Exception) -> None:
+        """The Smsc's handler of `pdu` raised: report it; a request that is not answered yet gets a
+        generic_nack ESME_RSYSERR. (Submits answer through the ledger, later: the Smsc answers those
+        itself when they fail; `answering` is the sequence of the last submit it took charge of.)"""
+        self.smsc.supervisor.report(f"handling {pdu.name}", exc, f"conn {self.id} from {self.peer}")
+        if pdu.is_response or pdu.command_id == CommandId.generic_nack or self.answering == pdu.sequence:
+            return
+        if self._queued_answer(pdu):
+            return
+        try:
+            self.session.send(GenericNack(sequence=pdu.sequence, status=CommandStatus.ESME_RSYSERR))
+        except Exception as again:  # noqa: BLE001 - reported; the link stays up
+            self.smsc.supervisor.report("answering with generic_nack", again)
+
+    def _queued_answer(self, pdu: Pdu) -> bool:
+        """Whether a response to `pdu` waits in the session's output (not yet written)."""
+        answers = ((pdu.command_id | RESPONSE_BIT).to_bytes(4, "big"), int(CommandId.generic_nack).to_bytes(4, "big"))
+        sequence = pdu.sequence.to_bytes(4, "big")
+        return any(frame[4:8] in answers and frame[12:16] == sequence
+                   for frame in self.session._out)  # noqa: SLF001 - read only, on a failure path
+
     def _on_violation(self, violation: ProtocolViolation) -> None:
         self.violations += 1
         self.smsc.stats.protocol_violations += 1

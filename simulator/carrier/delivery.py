@@ -2,7 +2,8 @@
 
 Each account has one bounded queue; items go round-robin to its receiver and transceiver binds,
 each bind holding at most `window` unanswered deliver_sm. A refused or unanswered deliver_sm is
-retried later; an item is only ever dropped by expiry or overflow, and then it is counted.
+retried later; an item is only ever dropped by expiry, overflow or a PDU that cannot be sent (a
+bug upstream: reported to `on_error`, and the queue goes on), and then it is counted.
 """
 
 from __future__ import annotations
@@ -49,11 +50,11 @@ class PendingDelivery:
 class DeliveryStats:
     """Counters of one router; summed across accounts for the carrier's status."""
 
-    __slots__ = ("queued", "sent", "acked", "refused", "timed_out", "expired", "overflowed")
+    __slots__ = ("queued", "sent", "acked", "refused", "timed_out", "expired", "overflowed", "unsendable")
 
     def __init__(self) -> None:
         self.queued = self.sent = self.acked = self.refused = 0
-        self.timed_out = self.expired = self.overflowed = 0
+        self.timed_out = self.expired = self.overflowed = self.unsendable = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -73,6 +74,7 @@ class DeliveryRouter:
         clock: Callable[[], float],
         schedule: Callable[[float, Callable[[PendingDelivery], None], PendingDelivery], None],
         on_done: Callable[[PendingDelivery, str], None] | None = None,
+        on_error: Callable[[PendingDelivery, Exception], None] | None = None,
     ) -> None:
         self.account = account
         self.window = window
@@ -81,7 +83,8 @@ class DeliveryRouter:
         self.retry_delay = retry_delay
         self.clock = clock
         self.schedule = schedule  # schedule(due, fn, item): call fn(item) at due
-        self.on_done = on_done  # on_done(item, "acked" | "expired" | "overflowed")
+        self.on_done = on_done  # on_done(item, "acked" | "expired" | "overflowed" | "unsendable")
+        self.on_error = on_error  # on_error(item, exception): sending it raised (it is dropped)
         self.queue: deque[PendingDelivery] = deque()
         self.receivers: list[Receiver] = []
         self.stats = DeliveryStats()
@@ -137,7 +140,10 @@ class DeliveryRouter:
             item.attempts += 1
             item.sent_at = now
             self.stats.sent += 1
-            receiver.send_delivery(item)
+            try:  # free unless it raises (CPython 3.11's zero-cost exceptions)
+                receiver.send_delivery(item)
+            except Exception as exc:  # noqa: BLE001 - one PDU that cannot be encoded must not stop the queue
+                self._unsendable(item, exc)
 
     # -- outcomes of a send
     def on_response(self, item: PendingDelivery, status: int) -> None:
@@ -167,6 +173,14 @@ class DeliveryRouter:
         self.waiting_retry -= 1
         self.queue.append(item)
         self.pump()
+
+    def _unsendable(self, item: PendingDelivery, exc: Exception) -> None:
+        self.stats.sent -= 1
+        self.stats.unsendable += 1
+        if self.on_error is not None:
+            self.on_error(item, exc)
+        if self.on_done is not None:
+            self.on_done(item, "unsendable")
 
     def _expire(self, item: PendingDelivery) -> None:
         self.stats.expired += 1

@@ -1,7 +1,8 @@
 """The SMSC: accounts and binds, submit handling, the message store, receipts, MO, housekeeping.
 
 It asks a decider (simulator.faults) what happens to each message and carries the Outcome out;
-the protocol is the session's job and delivery the router's. Blocking calls never run on the loop.
+the protocol is the session's job and delivery the router's. Blocking calls never run on the loop,
+and nothing that fails in the background stops it: the supervisor hears it (`health()`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 from simulator.faults.outcome import DeliverEverything, LinkStats, Outcome, SlaClass, Submission, message_text
 from simulator.scenario import Account, Carrier, Scenario
-from simulator.smpp.coding import CodingError, choose_coding, count_segments, split_message
+from simulator.smpp.coding import CodingError, alphabet_of, choose_coding, count_segments, split_message
 from simulator.smpp.constants import (
     status_name,
     CommandId,
@@ -27,6 +28,7 @@ from simulator.smpp.constants import (
     RegisteredDelivery,
     Tag,
 )
+from simulator.smpp.errors import PduEncodeError
 from simulator.smpp.pdu import DeliverSm, EnquireLink, GenericNack, Pdu, SmeAddress, Unbind
 from simulator.smpp.receipt import receipt_text_fast, receipt_tlvs_fast
 from simulator.smpp.session import BindState
@@ -37,7 +39,9 @@ from simulator.ledger.writer import LedgerError, LedgerWriter
 from .connection import SmscConnection
 from .delivery import DeliveryRouter, PendingDelivery
 from .messages import Message, MessageIdAllocator, MessageStore
+from .mo import MAX_ADDRESS, MoError, check_mo  # MAX_ADDRESS: the longest address a deliver_sm carries
 from .scheduler import Scheduler
+from .supervisor import Supervisor
 
 log = logging.getLogger("carrier_sim.smsc")
 C = CommandId
@@ -116,7 +120,8 @@ class Smsc:
         # observers of every record (the MQTT publisher): on_message(row), on_final(row),
         # on_delivery(row) with the ledger's row tuples (simulator.ledger.schema *_COLUMNS)
         self.observers: list[Any] = []
-        self.scheduler = Scheduler(self._fire, clock=clock)
+        self.supervisor = Supervisor("carrier")
+        self.scheduler = Scheduler(self._fire, clock=clock, on_error=self._timer_failed)
         self.store = MessageStore(self.config.message_store_size)
         self.stats = CarrierStats()
         self.accounts: dict[str, AccountState] = {
@@ -127,6 +132,9 @@ class Smsc:
         self.audit_log: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.audit_listeners: list[Callable[[dict[str, Any]], None]] = []
         if ledger is not None:
+            ledger.spawn = self.supervisor.spawn  # its commit-acknowledgement reader is supervised
+            ledger.on_callback_error = self._commit_callback_failed
+            self.supervisor.checks.append(self._ledger_health)
             self.audit_listeners.append(
                 lambda e: ledger.add_audit(e["at"], e["action"], e["actor"],
                                            {k: v for k, v in e.items() if k not in ("at", "action", "actor")}))
@@ -180,6 +188,7 @@ class Smsc:
             clock=self.clock,
             schedule=self._schedule_call,
             on_done=self._delivery_done,
+            on_error=self._delivery_failed,
         )
 
     # ================================================================ lifecycle
@@ -199,7 +208,7 @@ class Smsc:
         starter = getattr(self.decider, "start", None)
         if starter is not None:
             starter(self.clock())
-        self._housekeeping = loop.create_task(self._housekeep())
+        self._housekeeping = self.supervisor.spawn("housekeeping", self._housekeep)
         log.info("SMSC listening on %s", ", ".join(self.addresses))
 
     @property
@@ -241,6 +250,7 @@ class Smsc:
             self._server = None
         if self.ledger is not None:
             await self.ledger.close()
+        await self.supervisor.stop()
 
     # ================================================================ connections
     def connection_opened(self, conn: SmscConnection) -> None:
@@ -337,7 +347,16 @@ class Smsc:
         self._submit_one(conn, pdu, pdu.destination_addr)
 
     def _on_data_sm(self, conn: SmscConnection, pdu: Any) -> None:
-        self._submit_one(conn, pdu, pdu.destination_addr)
+        # data_sm's addresses may have 64 octets (for networks other than GSM), submit_sm's 20 (the
+        # codec checks those). A mobile carrier cannot route a longer one to or from a handset, and
+        # the receipt (a deliver_sm) could not carry it: refused here, whatever registered_delivery.
+        source, destination = pdu.source_addr, pdu.destination_addr
+        if len(source) > MAX_ADDRESS or len(destination) > MAX_ADDRESS:
+            self.stats.submits += 1
+            self._refuse(conn, pdu, S.ESME_RINVSRCADR if len(source) > MAX_ADDRESS else S.ESME_RINVDSTADR,
+                         destination)
+            return
+        self._submit_one(conn, pdu, destination)
 
     def _body(self, pdu: Any) -> tuple[bytes, int, int]:
         """(body, segments, status): the message octets and how many SMS they make."""
@@ -384,7 +403,10 @@ class Smsc:
         link = conn.link
         if link is not None:
             link.pdus = conn.session.pdus_received
-        outcome = self.decider.decide(submission, now)
+        try:  # free unless it raises (CPython 3.11's zero-cost exceptions)
+            outcome = self.decider.decide(submission, now)
+        except Exception as exc:  # noqa: BLE001 - a broken fault must not leave the submit unanswered
+            outcome = self._decider_failed(exc)
         if outcome.submit_status:
             self.stats.refused += 1
             recording = self.ledger is not None or self.observers
@@ -445,7 +467,10 @@ class Smsc:
                 account.config.system_id, conn.id, pdu.source_addr, dest.addr, pdu.data_coding,
                 pdu.esm_class, body, segments, pdu.registered_delivery, index, conn.link,
             )  # fmt: skip
-            outcome = self.decider.decide(submission, now)
+            try:
+                outcome = self.decider.decide(submission, now)
+            except Exception as exc:  # noqa: BLE001 - a broken fault must not leave the submit unanswered
+                outcome = self._decider_failed(exc)
             slowest = max(slowest, outcome.response_delay)
             respond = respond and outcome.respond
             if outcome.link_action and not link_action:
@@ -511,6 +536,7 @@ class Smsc:
         ledger = self.ledger
         if ledger is None or row is None:
             self._respond(conn, resp, outcome, about)
+            conn.answering = resp.sequence  # answered, or it will be (see SmscConnection._handler_failed)
             return
         if conn.link is not None:
             conn.link.outstanding += 1  # unanswered until the commit: it counts in the window
@@ -521,6 +547,7 @@ class Smsc:
             if conn.link is not None:
                 conn.link.outstanding -= 1
             self._respond(conn, type(resp)(sequence=resp.sequence, status=S.ESME_RSYSERR), outcome, about)
+        conn.answering = resp.sequence
 
     def _respond_when_durable(self, args: tuple[SmscConnection, Pdu, Outcome, About]) -> None:
         conn, resp, outcome, about = args
@@ -537,9 +564,14 @@ class Smsc:
             self._settled(about, None)  # no response on purpose: its notifications need not wait
             return
         if outcome.response_delay > 0:
+            try:
+                self._schedule_call(self.clock() + outcome.response_delay, self._send_late,
+                                    (conn, resp, outcome, about))
+            except (OverflowError, ValueError) as exc:  # a delay that is not a finite number
+                self._response_failed(conn, resp, about, exc)
+                return
             if conn.link is not None:
                 conn.link.outstanding += 1
-            self._schedule_call(self.clock() + outcome.response_delay, self._send_late, (conn, resp, outcome, about))
         else:
             self._deliver_response(conn, resp, outcome, about)
 
@@ -554,19 +586,24 @@ class Smsc:
 
     def _deliver_response(self, conn: SmscConnection, resp: Pdu, outcome: Outcome, about: About = None) -> None:
         action = outcome.link_action
-        if not action:
-            conn.send(resp)
-        elif action == "nack":
-            conn.send(GenericNack(sequence=resp.sequence, status=outcome.submit_status or resp.status or S.ESME_RSYSERR))
-        elif action == "drop":
-            conn.send(resp)
-            self.stats.dropped_links += 1
-            conn.close()
-        elif action == "reset_mid_pdu":
-            self.stats.dropped_links += 1
-            conn.reset_mid_pdu(resp)
-        else:  # pragma: no cover - faults only set the actions above
-            raise ValueError(f"unknown link action {action!r}")
+        try:  # free unless it raises (CPython 3.11's zero-cost exceptions)
+            if not action:
+                conn.send(resp)
+            elif action == "nack":
+                conn.send(GenericNack(sequence=resp.sequence,
+                                      status=outcome.submit_status or resp.status or S.ESME_RSYSERR))
+            elif action == "drop":
+                conn.send(resp)
+                self.stats.dropped_links += 1
+                conn.close()
+            elif action == "reset_mid_pdu":
+                self.stats.dropped_links += 1
+                conn.reset_mid_pdu(resp)
+            else:  # pragma: no cover - faults only set the actions above
+                raise ValueError(f"unknown link action {action!r}")
+        except Exception as exc:  # noqa: BLE001 - exactly one answer per request, whatever broke
+            self._response_failed(conn, resp, about, exc)
+            return
         if about is not None:
             self._settled(about, conn)
 
@@ -687,7 +724,10 @@ class Smsc:
             for observer in self.observers:
                 observer.on_delivery(row)
             if self.ledger is not None:
-                self.ledger.add_delivery(row)
+                try:
+                    self.ledger.add_delivery(row)
+                except LedgerError as exc:
+                    log.error("cannot record a delivery: %s", exc)
         if how != "acked":
             log.warning("%s for %s %s: %s", item.kind, item.message.message_id if item.message else "MO", how, item.pdu)
 
@@ -778,11 +818,21 @@ class Smsc:
         actor: str = "python",
     ) -> int:
         """Queue a mobile-originated message for the account's receivers; returns the parts queued.
-        Long texts are split with 8-bit concatenation UDH. Raises KeyError for an unknown account."""
+        Long texts are split with 8-bit concatenation UDH. Raises KeyError for an unknown account and
+        MoError (a ValueError naming the field) for a value its deliver_sm could not carry: nothing
+        is queued then."""
         account = self.accounts[system_id]
+        check_mo(source, destination, text, data_coding)
         coding = choose_coding(text) if data_coding is None else data_coding
-        parts = split_message(text, coding, "udh8", ref=self.stats.mo & 0xFF)
-        now = self.clock()
+        try:
+            alphabet_of(coding)
+        except CodingError as exc:
+            raise MoError("data_coding", str(exc)) from None
+        try:
+            parts = split_message(text, coding, "udh8", ref=self.stats.mo & 0xFF)
+        except CodingError as exc:
+            raise MoError("text", str(exc)) from None
+        pdus = []
         for part in parts:
             pdu = DeliverSm(
                 source_addr=source,
@@ -791,6 +841,13 @@ class Smsc:
                 data_coding=coding,
                 short_message=part.short_message,
             )
+            try:
+                pdu.encode()  # what cannot be sent is refused here, not in the account's queue
+            except PduEncodeError as exc:
+                raise MoError("text", str(exc)) from None
+            pdus.append(pdu)
+        now = self.clock()
+        for pdu in pdus:
             account.router.enqueue(PendingDelivery(pdu, PendingDelivery.MO, None, now, self.config.receipt_ttl_s))
         self.stats.mo += 1
         self.audit("mo", actor, system_id=system_id, source=source, destination=destination, parts=len(parts))
@@ -849,13 +906,64 @@ class Smsc:
                     if late:
                         conn.account.router.pump()
 
+    # ================================================================ failures in the background
+    def _decider_failed(self, exc: Exception) -> Outcome:
+        """The decider raised on a submit: it is refused with ESME_RSYSERR, recorded as excluded
+        (a simulator bug is not the modelled carrier failing, so it must not move the metered rate)."""
+        self.supervisor.report("decider", exc)
+        return Outcome(submit_status=S.ESME_RSYSERR, sla_class=SlaClass.EXCLUDED, reason="simulator_error",
+                       decided_by="carrier")
+
+    def _response_failed(self, conn: SmscConnection, resp: Pdu, about: About, exc: Exception) -> None:
+        """A submit's response could not be written (nor scheduled): answer ESME_RSYSERR instead, and
+        give up the message(s) it was about: no id was given, so no receipt may follow; their final
+        state is recorded as excluded, "simulator_error"."""
+        self.supervisor.report("answering a submit", exc, resp.name)
+        try:
+            conn.send(type(resp)(sequence=resp.sequence, status=S.ESME_RSYSERR))
+        except Exception as again:  # noqa: BLE001 - reported; nothing more can be done for it
+            self.supervisor.report("answering a submit with ESME_RSYSERR", again, resp.name)
+        if about is None:
+            return
+        now = self.clock()
+        for message in (about,) if type(about) is Message else about:  # type: ignore[union-attr]
+            message.parked = None  # what waited for the response is dropped with it
+            message.registered_delivery = 0
+            if not message.is_final:
+                message.finish(MessageState.REJECTED, now)
+                self._record_final(message, "excluded", "simulator_error", None)
+
+    def _commit_callback_failed(self, callback: Callable[[Any], None], arg: Any, exc: Exception) -> None:
+        """A callback run on a ledger commit acknowledgement raised; the ack reader goes on."""
+        self.supervisor.report(f"ledger commit callback {getattr(callback, '__name__', callback)}", exc)
+
+    def _timer_failed(self, item: Any, exc: Exception) -> None:
+        fn = item[0] if isinstance(item, tuple) and item else item
+        self.supervisor.report(f"timer {getattr(fn, '__name__', fn)}", exc)
+
+    def _delivery_failed(self, item: PendingDelivery, exc: Exception) -> None:
+        """A deliver_sm could not be sent (encoded): it is dropped, counted "unsendable"."""
+        about = item.message.message_id if item.message is not None else "an MO"
+        self.supervisor.report(f"sending a {item.kind} deliver_sm", exc, f"for {about}")
+
+    def _ledger_health(self) -> list[str]:
+        failed = self.ledger.failed if self.ledger is not None else None
+        return [f"ledger: {failed}"] if failed else []
+
+    def health(self) -> dict[str, Any]:
+        """{"status": "ok"} or {"status": "degraded", "reasons": [...]}: what /health answers."""
+        return self.supervisor.health()
+
     # ================================================================ control and audit
     def audit(self, action: str, actor: str, **details: Any) -> None:
         """Record an operation (bind, unbind, failed login, control change) in the audit trail."""
         entry = {"at": time.time(), "action": action, "actor": actor, **details}
         self.audit_log.append(entry)
         for listener in self.audit_listeners:
-            listener(entry)
+            try:
+                listener(entry)
+            except Exception as exc:  # noqa: BLE001 - a failed record must not undo the operation
+                self.supervisor.report("recording an audit entry", exc, action)
 
     def _pipeline(self) -> Any:
         if not hasattr(self.decider, "change"):
@@ -882,7 +990,10 @@ class Smsc:
 
     # ================================================================ status
     def status(self) -> dict[str, Any]:
+        health = self.supervisor.details()
         return {
+            "health": health.pop("status"),
+            "supervisor": health,
             "listen": self.addresses,
             "connections": len(self.connections),
             "stats": self.stats.as_dict(),

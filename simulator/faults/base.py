@@ -3,6 +3,8 @@
 A fault kind is a pydantic model (its scenario parameters) whose build() makes the runtime object
 that takes decisions. Decisions are pure: no I/O, no sleeping, no global state; their randomness
 comes from a stream seeded by (scenario seed, fault name), so the same run repeats exactly.
+Every number a fault takes is finite and bounded (MAX_DELAY_MS, MAX_SCENARIO_S, [0, 1] for shares),
+so a scenario file and a live change refuse what the carrier could not schedule.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ from .outcome import Outcome, SlaClass, Submission
 if TYPE_CHECKING:
     from .pipeline import FaultEnv
 
+# the same bounds as the scenario file's own (simulator.scenario: MAX_DELAY_MS, MAX_DURATION_S, MAX_COUNT)
+MAX_DELAY_MS = 86_400_000.0  # one day: the longest delay a fault may add to a response or a receipt
+MAX_SCENARIO_S = 30 * 86_400.0  # 30 days: the latest scenario time, or the longest period, a fault names
+MAX_COUNT = 100_000_000  # counts (PDUs on a bind, ...)
+# Fault parameters: NaN and infinities are refused (pydantic's default lets them through)
+FAULT_CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
 
 class Stage(enum.IntEnum):
     """Where in the pipeline a fault decides; lower stages decide first."""
@@ -34,7 +43,7 @@ class Stage(enum.IntEnum):
 class SlaOverride(BaseModel):
     """Say how a fault's outcomes count in the SLA, when the default of its kind does not fit."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     sla_class: Literal["delivered", "definite_failure", "invalid_number", "excluded"] = Field(alias="class")
     reason: str = ""
@@ -43,7 +52,7 @@ class SlaOverride(BaseModel):
 class FaultSpec(BaseModel):
     """Parameters every fault kind shares. Subclasses add `kind: Literal[...]` and their own."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = FAULT_CONFIG
 
     kind: str
     name: str = Field(default="", description="unique name for live changes; defaults to the kind")

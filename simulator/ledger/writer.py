@@ -6,6 +6,8 @@ With durability "commit" (default) or "fsync", the carrier answers a submit only
 that follows that acknowledgement: an acknowledged message is in the ledger even if the simulator
 is killed. A separate process, not a thread: SQLite's work then runs on another core without
 contending for the simulator's GIL (measured: bench/RESULTS.md).
+A callback that raises never stops the acknowledgement reader: it goes to `on_callback_error`
+(logged with its traceback when nobody set it), and the callbacks after it still run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import marshal
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,6 +68,10 @@ class LedgerWriter:
         self._waiting: deque[tuple[int, list[tuple[Callable[[Any], None], Any]]]] = deque()
         self._next_batch = 1
         self._failure: str | None = None
+        # set by the carrier before start(): how to run the ack reader (its supervisor's spawn), and
+        # what to do when a commit callback raises (report it); by default a plain task and a log line
+        self.spawn: Callable[[str, Callable[[], Awaitable[None]]], asyncio.Task[None]] | None = None
+        self.on_callback_error: Callable[[Callable[[Any], None], Any, Exception], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -90,7 +96,10 @@ class LedgerWriter:
             raise LedgerError(err.decode(errors="replace").strip() or f"cannot start the ledger writer for {self.path}")
         if ACK.unpack(ready)[0] != 0:
             raise LedgerError(f"ledger writer for {self.path} did not start properly")
-        self._acks = self._loop.create_task(self._read_acks())
+        if self.spawn is not None:
+            self._acks = self.spawn("ledger-acks", self._read_acks)
+        else:
+            self._acks = self._loop.create_task(self._read_acks())
 
     async def close(self, timeout: float = 60) -> None:
         """Commit everything added so far, mark the run ended, stop the writer process."""
@@ -189,12 +198,26 @@ class LedgerWriter:
             (batch,) = ACK.unpack(data)
             while waiting and waiting[0][0] <= batch:
                 for callback, arg in waiting.popleft()[1]:
-                    callback(arg)
+                    try:  # free unless it raises (CPython 3.11's zero-cost exceptions)
+                        callback(arg)
+                    except Exception as exc:  # noqa: BLE001 - one callback must not silence every later one
+                        self._callback_failed(callback, arg, exc)
         if waiting or self._next_batch > 1 and self._proc.returncode not in (None, 0):
             err = b""
             if self._proc.stderr is not None:
                 err = await self._proc.stderr.read()
             self._fail(f"the ledger writer stopped: {err.decode(errors='replace').strip() or 'no reason given'}")
+
+    def _callback_failed(self, callback: Callable[[Any], None], arg: Any, exc: Exception) -> None:
+        handler = self.on_callback_error
+        if handler is not None:
+            try:
+                handler(callback, arg, exc)
+                return
+            except Exception as again:  # noqa: BLE001 - fall back to the log
+                exc = again
+        log.error("ledger %s: a commit callback (%s) raised; going on", self.path,
+                  getattr(callback, "__name__", callback), exc_info=exc)
 
     def _fail(self, reason: str) -> None:
         if self._failure is None:

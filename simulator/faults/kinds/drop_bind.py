@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..base import MAX_COUNT, MAX_SCENARIO_S, Fault, FaultSpec, Stage, fault_kind
 from ..outcome import Outcome, Submission
 
 _REMEMBERED_BINDS = 4096  # binds whose last age check is remembered (oldest forgotten first)
@@ -22,8 +22,10 @@ class DropBindSpec(FaultSpec):
     time its age crosses a multiple of `every_s` seconds. `probability` is drawn at each such point."""
 
     kind: Literal["drop_bind"] = "drop_bind"
-    after_pdus: int | None = Field(default=None, ge=1, description="PDUs received on the bind, bind included")
-    every_s: float | None = Field(default=None, gt=0, description="bind age (seconds) at which to drop it")
+    after_pdus: int | None = Field(default=None, ge=1, le=MAX_COUNT,
+                                   description="PDUs received on the bind, bind included")
+    every_s: float | None = Field(default=None, gt=0, le=MAX_SCENARIO_S,
+                                  description="bind age (seconds) at which to drop it")
 
     @model_validator(mode="after")
     def _something(self) -> DropBindSpec:

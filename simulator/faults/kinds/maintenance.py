@@ -25,7 +25,7 @@ from pydantic import AwareDatetime, BeforeValidator, Field, field_validator, mod
 
 from simulator.smpp.constants import CommandStatus
 
-from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..base import MAX_SCENARIO_S, Fault, FaultSpec, Stage, fault_kind
 from ..outcome import Outcome, SlaClass, Submission
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
@@ -42,7 +42,7 @@ def parse_duration(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0, le=MAX_SCENARIO_S, allow_inf_nan=False)]
 
 
 @fault_kind

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..base import MAX_DELAY_MS, Fault, FaultSpec, Stage, fault_kind
 from ..outcome import Outcome, Submission
 
 
@@ -19,7 +19,7 @@ class OutOfOrderReceiptSpec(FaultSpec):
     """Hold back the receipt of `probability` of messages by `extra_delay_ms`."""
 
     kind: Literal["out_of_order_receipt"] = "out_of_order_receipt"
-    extra_delay_ms: float = Field(default=500, gt=0, description="added to the receipt delay of a hit")
+    extra_delay_ms: float = Field(default=500, gt=0, le=MAX_DELAY_MS, description="added to the receipt delay of a hit")
 
 
 class OutOfOrderReceipt(Fault):

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from simulator.smpp.constants import MessageState
 
-from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..base import FAULT_CONFIG, Fault, FaultSpec, Stage, fault_kind
 from ..outcome import Outcome, SlaClass, Submission
 
 
 class FailedReceipt(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = FAULT_CONFIG
 
     state: Literal["UNDELIV", "EXPIRED", "UNKNOWN", "REJECTD", "DELETED"] = "UNDELIV"
     err: str = Field(default="069", max_length=3)

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from simulator.smpp.constants import CommandStatus
 
-from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..base import FAULT_CONFIG, MAX_SCENARIO_S, Fault, FaultSpec, Stage, fault_kind
 from ..outcome import Outcome, SlaClass, Submission
 
 
 class TimeWindow(BaseModel):
     """[start_s, end_s) in seconds of scenario time; no end_s: until the run ends."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = FAULT_CONFIG
 
-    start_s: float = Field(default=0.0, ge=0)
-    end_s: float | None = Field(default=None, ge=0)
+    start_s: float = Field(default=0.0, ge=0, le=MAX_SCENARIO_S)
+    end_s: float | None = Field(default=None, ge=0, le=MAX_SCENARIO_S)
 
     @model_validator(mode="after")
     def _ordered(self) -> TimeWindow:

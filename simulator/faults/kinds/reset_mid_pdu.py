@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..base import MAX_COUNT, Fault, FaultSpec, Stage, fault_kind
 from ..outcome import Outcome, Submission
 
 
@@ -20,7 +20,8 @@ class ResetMidPduSpec(FaultSpec):
     once the bind has received `after_pdus` PDUs (its bind request included) when that is given."""
 
     kind: Literal["reset_mid_pdu"] = "reset_mid_pdu"
-    after_pdus: int | None = Field(default=None, ge=1, description="PDUs received on the bind, bind included")
+    after_pdus: int | None = Field(default=None, ge=1, le=MAX_COUNT,
+                                   description="PDUs received on the bind, bind included")
 
 
 class ResetMidPdu(Fault):

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..base import MAX_SCENARIO_S, Fault, FaultSpec, Stage, fault_kind
 from ..outcome import Outcome, Submission
 
 
@@ -20,10 +20,13 @@ class StallSpec(FaultSpec):
     latency had them due later). Other PDUs (enquire_link, binds) are answered as usual."""
 
     kind: Literal["stall"] = "stall"
-    start_s: float = Field(default=0, ge=0, description="the first window opens (scenario seconds)")
-    end_s: float | None = Field(default=None, gt=0, description="the single window, or the schedule, ends")
-    every_s: float | None = Field(default=None, gt=0, description="a window opens every every_s seconds")
-    for_s: float | None = Field(default=None, gt=0, description="each repeated window lasts for_s seconds")
+    start_s: float = Field(default=0, ge=0, le=MAX_SCENARIO_S, description="the first window opens (scenario seconds)")
+    end_s: float | None = Field(default=None, gt=0, le=MAX_SCENARIO_S,
+                                description="the single window, or the schedule, ends")
+    every_s: float | None = Field(default=None, gt=0, le=MAX_SCENARIO_S,
+                                  description="a window opens every every_s seconds")
+    for_s: float | None = Field(default=None, gt=0, le=MAX_SCENARIO_S,
+                                description="each repeated window lasts for_s seconds")
 
     @model_validator(mode="after")
     def _windows(self) -> StallSpec:
