@@ -68,6 +68,7 @@ class LedgerWriter:
         self._waiting: deque[tuple[int, list[tuple[Callable[[Any], None], Any]]]] = deque()
         self._next_batch = 1
         self._failure: str | None = None
+        self._closing = False  # close() began: the writer's end of the pipe is expected
         # set by the carrier before start(): how to run the ack reader (its supervisor's spawn), and
         # what to do when a commit callback raises (report it); by default a plain task and a log line
         self.spawn: Callable[[str, Callable[[], Awaitable[None]]], asyncio.Task[None]] | None = None
@@ -106,6 +107,7 @@ class LedgerWriter:
         proc = self._proc
         if proc is None:
             return
+        self._closing = True
         self._hand_over()
         if proc.stdin is not None and not proc.stdin.is_closing():
             try:
@@ -202,7 +204,9 @@ class LedgerWriter:
                         callback(arg)
                     except Exception as exc:  # noqa: BLE001 - one callback must not silence every later one
                         self._callback_failed(callback, arg, exc)
-        if waiting or self._next_batch > 1 and self._proc.returncode not in (None, 0):
+        if waiting or not self._closing or self._proc.returncode not in (None, 0):
+            # the writer ended before close() asked it to (or with an error): even with nothing
+            # waiting, later rows would go into a dead pipe and their submits never be answered
             err = b""
             if self._proc.stderr is not None:
                 err = await self._proc.stderr.read()
