@@ -15,7 +15,6 @@ import csv
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
