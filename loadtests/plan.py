@@ -6,19 +6,9 @@ produce (the default of the `min_sends` evidence gate). Pure: no Locust, no geve
 
 from __future__ import annotations
 
-import re
+from simulator.scenario import Load, duration_seconds
 
-from simulator.scenario import Load
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def seconds(text: str) -> float:
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 30s, 5m, 1h)")
-    return float(match.group(1)) * _UNIT[match.group(2)]
+seconds = duration_seconds  # the harness's name for it
 
 
 def stage_plan(load: Load) -> list[tuple[float, int, float]]:
@@ -46,7 +36,7 @@ def user_seconds(load: Load, users: int, duration: float) -> float:
     stages = [(seconds(s.duration), s.users, s.spawn_rate or load.spawn_rate) for s in load.stages]
     if not stages:
         stages = [(duration, users, load.spawn_rate)]
-    total, t, current = 0.0, 0.0, 0
+    total, t, current = 0.0, 0.0, 0.0
     for length, count, spawn_rate in stages:
         span = min(length, duration - t)
         if span <= 0:
@@ -54,10 +44,12 @@ def user_seconds(load: Load, users: int, duration: float) -> float:
         ramp = abs(count - current) / spawn_rate
         if ramp <= span:
             total += count * span - (count - current) * ramp / 2
-        else:  # still ramping when the time is up
+            reached = float(count)
+        else:  # still ramping when the stage (or the time) ends: the next stage starts from here
             step = spawn_rate * span if count > current else -spawn_rate * span
             total += current * span + step * span / 2
-        t, current = t + length, count
+            reached = current + step
+        t, current = t + length, reached
     return total
 
 

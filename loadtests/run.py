@@ -86,6 +86,8 @@ def settings_from(scenario_path: Path, scenario: Scenario, *, users: int | None,
                   report_dir: Path | None, processes: int, target: str | None, ui: bool, run_id: str,
                   mqtt: str | None = None, keep_ui: bool = False, ui_port: int = DEFAULT_UI_PORT) -> RunSettings:
     load = scenario.load
+    if duration and load.stages:
+        raise ValueError("the scenario's load.stages set how long users submit; change the stages instead")
     report = report_dir or Path("reports") / run_id
     return RunSettings(
         scenario_path=scenario_path,

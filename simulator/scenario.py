@@ -52,9 +52,16 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+def duration_seconds(text: str) -> float:
+    """Seconds of a duration written as in scenarios: 500ms, 30s, 5m, 1h."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 30s, 5m, 1h)")
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
 def _duration_in_bounds(text: str) -> str:
-    match = _DURATION.match(text)
-    if match and float(match.group(1)) * _UNIT[match.group(2)] > MAX_DURATION_S:
+    if _DURATION.match(text) and duration_seconds(text) > MAX_DURATION_S:
         raise ValueError("must be at most 30 days")
     return text
 
@@ -327,6 +334,17 @@ class Load(Model):
         if value and not any(w > 0 for w in value.values()):
             raise ValueError("needs at least one weight > 0")
         return value
+
+    @model_validator(mode="after")
+    def _stages_set_the_duration(self) -> "Load":
+        """With stages, the stages say how long users submit: a stated duration must agree."""
+        if self.stages:
+            total = sum(duration_seconds(stage.duration) for stage in self.stages)
+            if "duration" in self.model_fields_set and abs(duration_seconds(self.duration) - total) > 1e-9:
+                raise ValueError(f"duration {self.duration} disagrees with the stages, which last {total:g}s: "
+                                 "leave duration out (the stages set it) or make them agree")
+            object.__setattr__(self, "duration", f"{total:g}s")  # frozen: set once, while validating
+        return self
 
 
 class Tier(Model):

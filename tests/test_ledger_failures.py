@@ -213,8 +213,6 @@ def test_serve_with_a_ledger_it_cannot_open_exits_2_naming_it(tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="bug: LedgerWriter.start lets the OSError of creating the ledger's folder "
-                   "escape (not a LedgerError), and serve reports it as 'cannot listen on ...'")
 def test_serve_with_a_ledger_under_a_file_names_the_ledger_not_the_listen_address(tmp_path):
     (tmp_path / "file").write_text("a file, not a folder\n")
     path = tmp_path / "file" / "ledger.sqlite"

@@ -98,10 +98,8 @@ def test_user_seconds_are_the_integral_of_the_user_count(case):
                                                                 rel=1e-4, abs=1e-3)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: plan.user_seconds starts each stage from the previous stage's target count even when that "
-    "stage ended before its ramp did, so it counts users Locust never started (min_sends too high)"))
 def test_user_seconds_of_a_stage_that_ends_before_its_ramp():
+    """(Was a bug: the next stage started from the previous stage's target, not the count reached.)"""
     spec = load([("1s", 10, 1.0), ("10s", 10, 1.0)], spawn_rate=1)  # 1 user after 1 s, 10 only at 10 s
     assert user_seconds(spec, 0, 11.0) == pytest.approx(integrated_user_seconds(spec, 0, 11.0), rel=1e-3)
 
@@ -230,3 +228,23 @@ def test_a_staged_run_runs_its_stages_and_passes_its_gates(tmp_path):
     assert all(g["passed"] for g in gates["gates"]), gates["gates"]
     assert set(by_name) == {"min_sends", "sample_size", "load_errors", "min_success_rate", "reconcile"}
     assert gates["facts"]["bind_failures"] == {} and gates["facts"]["rebinds"] == 0
+
+
+def test_stages_set_how_long_users_submit_and_a_disagreeing_duration_is_refused():
+    from simulator.scenario import Scenario, ScenarioError, parse_scenario
+
+    stages = [{"duration": "2s", "users": 2}, {"duration": "3s", "users": 4}]
+    assert Scenario.model_validate({"load": {"stages": stages}}).load.duration == "5s"
+    assert Scenario.model_validate({"load": {"stages": stages, "duration": "5s"}}).load.duration == "5s"
+    text = "load:\n  duration: 9s\n  stages:\n    - {duration: 2s, users: 2}\n    - {duration: 3s, users: 4}\n"
+    with pytest.raises(ScenarioError, match=r"duration 9s disagrees with the stages, which last 5s"):
+        parse_scenario(text, "staged.yaml")
+
+
+def test_run_refuses_a_duration_override_of_a_staged_scenario(tmp_path):
+    scenario = tmp_path / "staged.yaml"
+    scenario.write_text("name: staged\nload:\n  stages:\n    - {duration: 2s, users: 2}\n")
+    result = subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(scenario), "--duration", "9s",
+                             "--report-dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "load.stages set how long users submit" in result.stderr

@@ -13,6 +13,7 @@ A callback that raises never stops the acknowledgement reader: it goes to `on_ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import marshal
@@ -77,7 +78,10 @@ class LedgerWriter:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot open ledger {self.path}: cannot create its folder: {exc.strerror or exc}") from exc
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "simulator.ledger.process", str(self.path), self.durability,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -94,13 +98,23 @@ class LedgerWriter:
                     err = await asyncio.wait_for(self._proc.stderr.read(), 5)
                 except asyncio.TimeoutError:
                     pass
+            await self._reap()
             raise LedgerError(err.decode(errors="replace").strip() or f"cannot start the ledger writer for {self.path}")
         if ACK.unpack(ready)[0] != 0:
+            await self._reap()
             raise LedgerError(f"ledger writer for {self.path} did not start properly")
         if self.spawn is not None:
             self._acks = self.spawn("ledger-acks", self._read_acks)
         else:
             self._acks = self._loop.create_task(self._read_acks())
+
+    async def _reap(self) -> None:
+        """After a failed start: the writer process is ended and waited for, not left behind."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
 
     async def close(self, timeout: float = 60) -> None:
         """Commit everything added so far, mark the run ended, stop the writer process."""
