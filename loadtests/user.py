@@ -214,7 +214,12 @@ class SmppUser(User):
         return None
 
     def on_stop(self) -> None:
+        """Wait (at most 2 s) for the answers to submits still in flight, then unbind: a slow
+        answer is still tallied, so the client and the ledger agree."""
+        deadline = time.monotonic() + 2
         for client in self.clients:
+            while client.outstanding and not client.closed and time.monotonic() < deadline:
+                gevent.sleep(0.01)
             client.unbind(timeout=2)
         self.clients = []
 
