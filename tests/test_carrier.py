@@ -29,6 +29,7 @@ from simulator.smpp.receipt import is_intermediate, is_receipt, parse_receipt, r
 from simulator.smpp.tlv import tlv_value
 
 from .conftest import carrier
+from .waiting import eventually
 
 S = CommandStatus
 
@@ -47,12 +48,15 @@ class Scripted:
         return self.default
 
 
-async def no_delivery(esme: Esme, within: float = 0.3) -> bool:
-    try:
-        await esme.next_delivery(within)
-    except asyncio.TimeoutError:
-        return True
-    return False
+async def no_delivery(smsc, esme: Esme, message_ids: list[str]) -> bool:
+    """No deliver_sm about these messages is still to come, found by state and ordering, not by a
+    quiet spell: each has its final state (a receipt is queued, without a ledger, as the state is
+    reached), and once an enquire_link round trip is over (anything the SMSC wrote before its
+    answer has arrived) nothing new has come and the account has nothing queued or unacknowledged."""
+    await eventually(lambda: all(m.is_final for i in message_ids for m in smsc.store.get(i)),
+                     what="the messages' final states")
+    assert (await esme.request(EnquireLink())).status == 0
+    return esme.delivered.empty() and smsc.accounts["qa"].router.backlog == 0
 
 
 # ------------------------------------------------------------------------------------ binds
@@ -116,23 +120,26 @@ async def test_submit_gets_an_id_and_the_receipt_carries_the_same_id_in_text_and
     assert receipt_from_tlvs(deliver.tlvs) == (resp.message_id, MessageState.DELIVERED, 0)
 
 
-async def test_no_receipt_without_registered_delivery_and_none_for_success_when_failure_only(esme_factory):
+async def test_no_receipt_without_registered_delivery_and_none_for_success_when_failure_only(
+        smsc, esme_factory):
     esme = await esme_factory()
+    ids = []
     for flag in (0, 2):
         resp = await esme.submit("8613800000001", registered_delivery=flag)
         assert resp.status == 0
-    assert await no_delivery(esme)
+        ids.append(resp.message_id)
+    assert await no_delivery(smsc, esme, ids)
 
 
 async def test_failure_only_receipts_are_sent_for_failures(make_smsc):
     smsc = await make_smsc(decider=Scripted({"86139": Outcome(final_state=MessageState.UNDELIVERABLE,
                                                               error_code="069", receipt_delay=0.02)}))
     esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
-    await esme.submit("8613800000001", registered_delivery=2)
+    delivered = await esme.submit("8613800000001", registered_delivery=2)
     failed = await esme.submit("8613900000001", registered_delivery=2)
     receipt = parse_receipt((await esme.next_delivery()).short_message)
     assert (receipt.message_id, receipt.state, receipt.err) == (failed.message_id, MessageState.UNDELIVERABLE, "069")
-    assert await no_delivery(esme)
+    assert await no_delivery(smsc, esme, [delivered.message_id, failed.message_id])
     esme.close()
 
 
@@ -149,10 +156,8 @@ async def test_receipts_go_to_receivers_not_transmitters_and_are_spread_over_bin
     tx = await esme_factory("transmitter")
     rx1, rx2 = await esme_factory("receiver"), await esme_factory("receiver")
     ids = {(await tx.submit("8613800000001", registered_delivery=1)).message_id for _ in range(10)}
-    for _ in range(100):
-        if rx1.delivered.qsize() + rx2.delivered.qsize() >= 10:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: rx1.delivered.qsize() + rx2.delivered.qsize() >= 10,
+                     what="10 receipts at the receivers")
     got1 = [rx1.delivered.get_nowait() for _ in range(rx1.delivered.qsize())]
     got2 = [rx2.delivered.get_nowait() for _ in range(rx2.delivered.qsize())]
     assert sorted(parse_receipt(d.short_message).message_id for d in got1 + got2) == sorted(ids)
@@ -163,8 +168,10 @@ async def test_receipts_go_to_receivers_not_transmitters_and_are_spread_over_bin
 async def test_a_receiver_that_binds_after_the_sends_still_gets_every_receipt(smsc):
     tx = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass", "transmitter")
     ids = [(await tx.submit(f"86138000000{i:02d}", registered_delivery=1)).message_id for i in range(20)]
-    await asyncio.sleep(0.2)  # every receipt is due and waiting in the store-and-forward queue
-    assert smsc.accounts["qa"].router.backlog == 20
+    router = smsc.accounts["qa"].router
+    # every receipt is due and waiting in the store-and-forward queue
+    await eventually(lambda: router.backlog >= 20, what="20 receipts in the store-and-forward queue")
+    assert router.backlog == 20
     rx = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass", "receiver")
     got = [parse_receipt((await rx.next_delivery()).short_message).message_id for _ in range(20)]
     assert sorted(got) == sorted(ids)
@@ -175,11 +182,15 @@ async def test_a_receiver_that_binds_after_the_sends_still_gets_every_receipt(sm
 async def test_queued_receipts_expire_after_their_ttl_and_are_counted(make_smsc):
     smsc = await make_smsc(carrier(receipt_ttl_s=0.1))
     tx = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass", "transmitter")
-    await tx.submit("8613800000001", registered_delivery=1)
-    await asyncio.sleep(0.3)
+    sent = await tx.submit("8613800000001", registered_delivery=1)
+    router = smsc.accounts["qa"].router
+    await eventually(lambda: router.backlog == 1, what="the receipt queued for a receiver")
+    [item] = router.queue
+    # time is the subject: the TTL has run out on the SMSC's own clock (it expires when next looked at)
+    await eventually(lambda: router.clock() >= item.expires, what="the queued receipt's 0.1 s TTL to pass")
     rx = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass", "receiver")
-    assert await no_delivery(rx, 0.2)
-    assert smsc.accounts["qa"].router.stats.expired == 1
+    assert await no_delivery(smsc, rx, [sent.message_id])
+    assert router.stats.expired == 1
     tx.close()
     rx.close()
 
@@ -230,7 +241,8 @@ async def test_query_sm_reports_enroute_then_delivered_with_a_final_date(make_sm
     resp = await esme.submit("8613800000001", source_addr="Acme")
     q = await esme.request(QuerySm(message_id=resp.message_id, source_addr="Acme"))
     assert (q.status, q.message_state, q.final_date) == (0, MessageState.ENROUTE, "")
-    await asyncio.sleep(0.5)
+    [message] = smsc.store.get(resp.message_id)
+    await eventually(lambda: message.is_final, what="the message's final state (due 0.3 s after the submit)")
     q = await esme.request(QuerySm(message_id=resp.message_id, source_addr="Acme"))
     assert q.message_state == MessageState.DELIVERED and len(q.final_date) == 16
     unknown = await esme.request(QuerySm(message_id="does-not-exist", source_addr="Acme"))
@@ -330,13 +342,24 @@ async def test_refused_and_unanswered_submits_follow_the_decider(make_smsc):
     esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
     assert (await esme.submit("1")).status == S.ESME_RTHROTTLED
     assert (await esme.submit("2")).status == 0x4A1
-    with pytest.raises(asyncio.TimeoutError):
-        await esme.submit("3", timeout=0.3)
+    # the SMSC answers in the order it reads, but not a submit it leaves unanswered or answers late:
+    # an enquire_link sent after such a submit is answered before it (ordering, not timing)
+    answered: list[int] = []
+    unanswered = esme.send_submit("3")
+    unanswered.add_done_callback(lambda f: answered.append(3))
+    assert (await esme.request(EnquireLink())).status == 0
+    assert not unanswered.done() and smsc.stats.unanswered == 1
     loop = asyncio.get_running_loop()
     start = loop.time()
-    assert (await esme.submit("4")).status == 0
+    late = esme.send_submit("4")
+    late.add_done_callback(lambda f: answered.append(4))
+    probe = esme.send(EnquireLink())
+    probe.add_done_callback(lambda f: answered.append(0))
+    assert (await late).status == 0
+    assert answered == [0, 4]  # the enquire_link sent after it was answered first
+    # a lower bound: 0.2 s of response_delay can never come early (whatever the machine's speed)
     assert loop.time() - start >= 0.15
-    assert smsc.stats.unanswered == 1
+    assert not unanswered.done() and smsc.stats.unanswered == 1
     esme.close()
 
 
@@ -382,8 +405,7 @@ async def test_unbind_is_answered_and_the_connection_closes(smsc, esme_factory):
     esme = await esme_factory()
     await esme.unbind()
     await esme.wait_closed()
-    await asyncio.sleep(0.05)
-    assert not smsc.connections
+    await eventually(lambda: not smsc.connections, what="the SMSC to close the connection")
     assert not smsc.accounts["qa"].binds
 
 
@@ -423,12 +445,13 @@ async def test_many_abrupt_disconnects_leave_no_connections_tasks_or_receivers_b
         esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
         await esme.submit("8613800000001", registered_delivery=1)
         esme.transport.abort()
-    await asyncio.sleep(0.2)
-    assert not smsc.connections
-    assert not smsc.accounts["qa"].binds and not smsc.accounts["qa"].router.receivers
-    assert len(asyncio.all_tasks()) <= before
     router = smsc.accounts["qa"].router
-    assert router.backlog + router.stats.acked == 30  # every receipt delivered or kept for the next receiver
+    await eventually(lambda: not smsc.connections, what="the SMSC to see every connection gone")
+    assert not smsc.accounts["qa"].binds and not router.receivers
+    # every receipt (due 20 ms after its submit) delivered or kept for the next receiver
+    await eventually(lambda: router.backlog + router.stats.acked >= 30, what="all 30 receipts generated")
+    assert router.backlog + router.stats.acked == 30
+    await eventually(lambda: len(asyncio.all_tasks()) <= before, what="the closed connections' tasks to end")
     assert router.backlog > 0
 
 

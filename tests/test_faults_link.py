@@ -19,6 +19,8 @@ from simulator.smpp.constants import CommandId, CommandStatus, MessageState
 from simulator.smpp.pdu import EnquireLink, SubmitSm
 from simulator.smpp.receipt import parse_receipt
 
+from .waiting import eventually
+
 S = CommandStatus
 
 
@@ -33,20 +35,14 @@ def submit_pdu(i: int, **fields) -> SubmitSm:
     return SubmitSm(destination_addr=f"86138{i:08d}", short_message=b"hello", **fields)
 
 
-async def outcome_of(future: asyncio.Future, within: float):
-    """The response, or None if none came within `within` seconds."""
-    try:
-        return await asyncio.wait_for(future, within)
-    except TimeoutError:
-        return None
-
-
-async def no_delivery(esme: Esme, within: float = 0.25) -> bool:
-    try:
-        await esme.next_delivery(within)
-    except TimeoutError:
-        return True
-    return False
+async def no_delivery(smsc, esme: Esme) -> bool:
+    """Nothing more is on its way to `esme`, found by state and ordering, not by a quiet spell: every
+    message the SMSC holds has its final state (its receipts are queued then: no ledger here), and
+    after an enquire_link round trip (what the SMSC wrote before its answer has arrived) nothing new
+    has come and the account has nothing queued, unacknowledged or waiting for a retry."""
+    await eventually(lambda: not smsc.store.pending(), what="every message's final state")
+    assert (await esme.request(EnquireLink(), timeout=1)).status == 0
+    return esme.delivered.empty() and smsc.accounts["qa"].router.backlog == 0
 
 
 # ==================================================================================== no_response
@@ -57,16 +53,16 @@ async def test_no_response_fault_leaves_the_submit_unanswered_and_the_session_us
     smsc = await scenario_smsc(f"seed: {seed}\nfaults:\n  - {{kind: no_response, probability: 0.5}}\n")
     esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
     futures = [esme.send(submit_pdu(i, registered_delivery=1)) for i in range(n)]
-    responses = await asyncio.gather(*(outcome_of(f, 0.4) for f in futures))
-    assert [r is None for r in responses] == hits  # unanswered: the client's request times out
-    answered = [r for r in responses if r is not None]
-    assert all(r.status == 0 and r.message_id for r in answered)
-    # the bind is still up and answering
+    # the bind is still up and answering; the SMSC answers in the order it reads, so once an
+    # enquire_link sent after the submits is answered, every submit it answers has been answered
     assert (await esme.request(EnquireLink(), timeout=1)).status == 0
+    assert [not f.done() for f in futures] == hits  # unanswered: the client's request would time out
+    answered = [f.result() for f in futures if f.done()]
+    assert all(r.status == 0 and r.message_id for r in answered)
     # only answered messages exist for the carrier: they get receipts, the unanswered never got an id
     receipts = [parse_receipt((await esme.next_delivery(1)).short_message).message_id for _ in answered]
     assert sorted(receipts) == sorted(r.message_id for r in answered)
-    assert await no_delivery(esme)
+    assert await no_delivery(smsc, esme)
     assert (smsc.stats.unanswered, smsc.stats.accepted) == (sum(hits), n - sum(hits))
     esme.close()
 
@@ -89,7 +85,7 @@ faults:
     resp = await asyncio.wait_for(esme.send(pdu), 1)
     assert resp.command_id == CommandId.generic_nack
     assert (resp.sequence, resp.status) == (pdu.sequence, S.ESME_RSYSERR)
-    assert await no_delivery(esme)  # refused: no id, no receipt
+    assert await no_delivery(smsc, esme)  # refused: no id, no receipt
     assert (smsc.stats.refused, smsc.stats.accepted) == (1, 0)
     # another account's submits are answered as usual
     other = await Esme.bound("127.0.0.1", smsc.port, "other", "pw")
@@ -108,23 +104,43 @@ async def test_generic_nack_fault_sends_the_status_the_scenario_gives(scenario_s
 
 
 # ==================================================================================== stall
+def answered_in_order(esme: Esme, requests: dict[str, object]) -> tuple[list[str], dict[str, asyncio.Future]]:
+    """Send the requests in this order; the list fills with their names as their answers arrive."""
+    order: list[str] = []
+    futures = {}
+    for name, pdu in requests.items():
+        futures[name] = esme.send(pdu)
+        futures[name].add_done_callback(lambda _, name=name: order.append(name))
+    return order, futures
+
+
 async def test_stalled_responses_all_arrive_at_the_stall_end_and_later_ones_are_prompt(scenario_smsc):
     smsc = await scenario_smsc("faults:\n  - {kind: stall, start_s: 0, end_s: 0.6}\n")
-    start = smsc.decider.started_at  # the SMSC's clock is time.monotonic
     esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
+    # scenario time 0 is now (the SMSC's clock is time.monotonic): the window opens as the submits go
+    # out, however long the start and the bind took on a loaded machine
+    start = smsc.decider.started_at = time.monotonic()
+    order, futures = answered_in_order(esme, {"s0": submit_pdu(0), "s1": submit_pdu(1), "s2": submit_pdu(2),
+                                              "enquire_link": EnquireLink()})
     arrivals: list[float] = []
-
-    async def timed(i: int) -> None:
-        resp = await asyncio.wait_for(esme.send(submit_pdu(i)), 2)
-        assert resp.status == 0 and resp.message_id
-        arrivals.append(time.monotonic() - start)
-
-    await asyncio.gather(*(timed(i) for i in range(3)))
-    assert len(arrivals) == 3
-    assert all(0.59 <= t < 0.8 for t in arrivals), arrivals
-    sent = time.monotonic()
-    assert (await esme.submit("8613800000009")).status == 0
-    assert time.monotonic() - sent < 0.1  # the stall is over
+    for name in ("s0", "s1", "s2"):
+        futures[name].add_done_callback(lambda _: arrivals.append(time.monotonic() - start))
+    responses = await asyncio.wait_for(asyncio.gather(*(futures[n] for n in ("s0", "s1", "s2"))), 2)
+    assert all(r.status == 0 and r.message_id for r in responses)
+    # held, not answered in turn: the enquire_link sent after them was answered first
+    assert order == ["enquire_link", "s0", "s1", "s2"]
+    # a lower bound, about correctness (a held response can never come early): not before the stall ends
+    assert len(arrivals) == 3 and all(t >= 0.59 for t in arrivals), arrivals
+    # each held to the window end exactly, by the SMSC's own clock
+    for resp in responses:
+        [message] = smsc.store.get(resp.message_id)
+        assert message.submit_time + message.outcome.response_delay == pytest.approx(start + 0.6, abs=1e-6)
+    # the stall is over: a submit is answered in turn, before an enquire_link sent after it
+    order, futures = answered_in_order(esme, {"late": submit_pdu(9), "enquire_link": EnquireLink()})
+    late = await asyncio.wait_for(futures["late"], 2)
+    await asyncio.wait_for(futures["enquire_link"], 2)
+    assert late.status == 0 and order == ["late", "enquire_link"]
+    assert smsc.store.get(late.message_id)[0].outcome.response_delay == 0
     esme.close()
 
 
@@ -145,12 +161,24 @@ async def test_drop_bind_after_pdus_answers_then_closes_the_connection_and_a_reb
 
 async def test_drop_bind_every_s_drops_a_bind_once_it_is_that_old(scenario_smsc):
     smsc = await scenario_smsc("faults:\n  - {kind: drop_bind, every_s: 0.3}\n")
+    checks: list[tuple[float, str | None]] = []  # (the bind's age, the decision) at each link check
+    decide_link = smsc.decider.decide_link
+
+    def recorded(link, now):
+        decision = decide_link(link, now)
+        checks.append((now - link.opened_at, decision))
+        return decision
+
+    smsc.decider.decide_link = recorded
+    binding = time.monotonic()  # before the SMSC opened the bind: what is measured from here is older
     esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
-    bound_at = time.monotonic()
     assert (await esme.submit("8613800000001")).status == 0
-    await esme.wait_closed(1.5)
-    age = time.monotonic() - bound_at
-    assert 0.28 <= age < 0.3 + 0.25, age  # checked by housekeeping every 0.05 s in tests
+    await esme.wait_closed(5)
+    age = time.monotonic() - binding
+    assert age >= 0.3, age  # a lower bound, about correctness: never dropped younger than every_s
+    # dropped by the first housekeeping check (every 0.05 s in tests) that found it 0.3 s old, not a later one
+    assert [decision for _, decision in checks].count("drop") == 1 and checks[-1][1] == "drop", checks
+    assert all(a < 0.3 for a, _ in checks[:-1]) and checks[-1][0] >= 0.3, checks
     again = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
     assert (await again.submit("8613800000002")).status == 0
     again.close()
@@ -187,7 +215,7 @@ async def test_duplicate_receipt_fault_sends_the_final_receipt_again_with_the_sa
     resp = await esme.submit("8613800000001", registered_delivery=1)
     copies = [parse_receipt((await esme.next_delivery(1)).short_message) for _ in range(3)]
     assert {(r.message_id, r.state) for r in copies} == {(resp.message_id, MessageState.DELIVERED)}
-    assert await no_delivery(esme)
+    assert await no_delivery(smsc, esme)
     esme.close()
 
 

@@ -318,16 +318,34 @@ def test_templates_compile_to_anchored_whitespace_tolerant_regexes_that_never_ba
     assert template_regex("{a}, {b}!") == r"(?>(?s:.)+?,\s)(?s:.)+!\s*"
 
 
-def test_a_hostile_64k_message_payload_is_judged_in_linear_time():
+HOSTILE = {  # n repeats -> a text built to make a backtracking template regex take quadratic time
+    "unfinished verification": lambda n: "【Acme】Your code is " + ", valid for 5" * n,
+    "a sea of blanks": lambda n: "【Acme】Your code is" + " " * (12 * n) + "x",
+    "orders that never ship": lambda n: "【Acme】" + "Your order " * n,
+}
+
+
+def fastest_judgement(p: FaultPipeline, text: str, tries: int = 5) -> float:
+    """The shortest of `tries` timings of one decision (the least disturbed by anything else running)."""
+    best = float("inf")
+    for _ in range(tries):
+        started = time.perf_counter()
+        decide(p, text)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_64k_message_payload_is_judged_in_linear_time(name):
     p = pipeline()
-    started = time.perf_counter()
-    for text in (
-        "【Acme】Your code is " + ", valid for 5" * 5000,
-        "【Acme】Your code is" + " " * 60_000 + "x",
-        "【Acme】" + "Your order " * 5000,
-    ):
-        assert refused(decide(p, text), 0x45, "unapproved_template")
-    assert time.perf_counter() - started < 0.5
+    make = HOSTILE[name]
+    assert refused(decide(p, make(5000)), 0x45, "unapproved_template")
+    # Linear time, whatever the machine's speed: 8 times the text takes about 8 times as long, not
+    # 64 (measured here: 7x in under a millisecond; a backtracking regex of the same template, 60x,
+    # over a second on the full text). Each timing is the fastest of 5 (the least disturbed by other
+    # work on the machine); the 5 ms slack keeps timings this small from tripping it.
+    short, long = fastest_judgement(p, make(625)), fastest_judgement(p, make(5000))
+    assert long <= 20 * short + 0.005, (short, long)
 
 
 # ------------------------------------------------------------------------------------ content

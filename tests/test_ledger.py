@@ -26,6 +26,7 @@ from simulator.smpp.pdu import SubmitSm
 from simulator.smpp.receipt import parse_receipt
 
 from .conftest import FAST
+from .waiting import eventually
 
 S = CommandStatus
 
@@ -103,7 +104,8 @@ async def test_receipt_deliveries_are_recorded_with_their_result(tmp_path):
     esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
     resp = await esme.submit("8613800000001", registered_delivery=1)
     await esme.next_delivery()
-    await asyncio.sleep(0.1)
+    router = smsc.accounts["qa"].router
+    await eventually(lambda: router.stats.acked == 1, what="the SMSC to read the deliver_sm_resp")
     esme.close()
     await smsc.stop(grace=0.2)
     with LedgerReader(tmp_path / "ledger.sqlite") as ledger:
@@ -240,23 +242,23 @@ async def test_kill_9_of_server_and_writer_loses_no_acknowledged_message(tmp_pat
         stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
     )
     pgid = proc.pid  # the session leader leads its process group; the writer is its child in it
+
+    def serve_ready() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited ({proc.returncode}): {(tmp_path / 'serve.stderr').read_text()}")
+        return ready.exists() and ready.read_text().endswith("\n")
+
     try:
-        deadline = time.monotonic() + 30
-        while not (ready.exists() and ready.read_text().endswith("\n")):
-            if proc.poll() is not None:
-                pytest.fail(f"serve exited ({proc.returncode}): {(tmp_path / 'serve.stderr').read_text()}")
-            assert time.monotonic() < deadline, "serve did not get ready within 30 s"
-            await asyncio.sleep(0.02)
+        await eventually(serve_ready, timeout=30, what="serve to get ready", interval=0.02)
         port = int(ready.read_text().splitlines()[0].rpartition(":")[2])
         members = group_members(pgid)
         assert members is None or len(members) >= 2, f"the ledger writer is not in serve's process group: {members}"
         acked, sent = await asyncio.wait_for(
             submit_until_killed(port, lambda: os.killpg(pgid, signal.SIGKILL)), 60)
         assert proc.wait(timeout=10) == -signal.SIGKILL
-        deadline = time.monotonic() + 10
-        while not group_is_gone(pgid):  # the writer too: nothing may commit while we read
-            assert time.monotonic() < deadline, "the ledger writer outlived the SIGKILL of its group"
-            await asyncio.sleep(0.02)
+        # the writer too: nothing may commit while we read
+        await eventually(lambda: group_is_gone(pgid), timeout=10, interval=0.02,
+                         what="the ledger writer to die with the SIGKILL of its group")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
@@ -283,9 +285,12 @@ async def test_rows_holding_enums_are_written_as_plain_values(tmp_path):
     assert record.submit_status == 0x0B and type(record.submit_status) is int
 
 
-async def test_the_prune_command_removes_records_past_the_age_it_is_given(tmp_path):
+async def test_the_prune_command_removes_records_past_the_age_it_is_given(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
     from click.testing import CliRunner
 
+    import simulator.ledger.reader
     from simulator.cli import main
 
     smsc = await start(tmp_path, "name: prune-cli\n")
@@ -298,7 +303,9 @@ async def test_the_prune_command_removes_records_past_the_age_it_is_given(tmp_pa
     runner = CliRunner()
     kept = runner.invoke(main, ["prune", path])  # default: 3 years
     assert kept.exit_code == 0 and "0 messages" in kept.output
-    await asyncio.sleep(1.1)
+    # a fake clock for prune, 2 s on: the records are then older than 1 s, without waiting for it
+    later = time.time() + 2
+    monkeypatch.setattr(simulator.ledger.reader, "time", SimpleNamespace(time=lambda: later))
     gone = runner.invoke(main, ["prune", path, "--older-than", "1s"])
     assert gone.exit_code == 0 and "4 messages" in gone.output
     with LedgerReader(path) as ledger:

@@ -92,9 +92,19 @@ def test_command_length_in_the_header_is_the_length_of_the_pdu(pdu):
 @settings(max_examples=1000)
 def test_arbitrary_bytes_raise_nothing_but_pdu_error(data):
     try:
-        decode_pdu(data)
-    except PduError:
-        pass
+        pdu = decode_pdu(data)
+    except PduError as err:
+        assert_refusal(err)
+        return
+    # decoded: the header read as written, the whole frame used
+    length, command_id, status, sequence = struct.unpack(">IIII", data[:16])
+    assert (length, pdu.command_id, pdu.status, pdu.sequence) == (len(data), command_id, status, sequence)
+
+
+def assert_refusal(err: PduError) -> None:
+    """A PduError carries an error command_status to answer with, and says what was wrong."""
+    assert err.status in set(CommandStatus) and err.status != CommandStatus.ESME_ROK, err.status
+    assert err.detail
 
 
 @given(any_pdu(), st.data())
@@ -105,9 +115,14 @@ def test_a_mutated_pdu_decodes_or_raises_pdu_error(pdu, data):
         for _ in range(data.draw(st.integers(1, 4))):
             wire[data.draw(st.integers(16, len(wire) - 1))] = data.draw(st.integers(0, 255))
     try:
-        decode_pdu(bytes(wire))
-    except PduError:
-        pass
+        decoded = decode_pdu(bytes(wire))
+    except PduError as err:
+        assert_refusal(err)
+        return
+    # only the body was changed: the header is the original's, and what was decoded encodes again
+    header = (decoded.command_id, decoded.status, decoded.sequence)
+    assert header == (pdu.command_id, pdu.status, pdu.sequence)
+    assert decode_pdu(decoded.encode()) == decoded
 
 
 def test_unknown_and_vendor_tlvs_are_written_back_unchanged():

@@ -23,6 +23,7 @@ from simulator.metering.cycles import cycle_key
 from simulator.scenario import parse_scenario
 
 from .conftest import FAST
+from .waiting import eventually
 
 SCENARIO = """
 name: metered
@@ -42,6 +43,7 @@ sla:
 """
 PREFIXES = ["8613800"] * 8 + ["8613900", "8613700"]
 MESSAGES = 120
+SLOW_RECEIPT_S = 60  # the `slow` latency fault: these receipts are still pending when the carrier stops
 
 
 async def run_scenario(path: Path) -> None:
@@ -52,9 +54,18 @@ async def run_scenario(path: Path) -> None:
     smsc = Smsc.from_scenario(scenario, ledger=ledger, housekeeping_interval=0.05)
     await smsc.start()
     esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
+    accepted = 0
     for i in range(MESSAGES):
-        await esme.submit(f"{PREFIXES[i % 10]}{i:06d}", registered_delivery=1)
-    await asyncio.sleep(0.5)  # powered-off numbers expire after 10 receipt delays (200 ms)
+        accepted += (await esme.submit(f"{PREFIXES[i % 10]}{i:06d}", registered_delivery=1)).status == 0
+
+    def only_slow_receipts_left() -> bool:
+        # every receipt but the slow ones has come (powered-off numbers expire after 10 receipt
+        # delays, 200 ms); a receipt goes out only once its final state is in the ledger
+        pending = smsc.store.pending()
+        return (all(m.outcome.receipt_delay >= SLOW_RECEIPT_S for m in pending)
+                and esme.delivered.qsize() + len(pending) == accepted)
+
+    await eventually(only_slow_receipts_left, what="every receipt but the 60 s ones")
     esme.close()
     await smsc.stop(grace=0.2)
 
@@ -110,10 +121,15 @@ def test_the_report_bills_accepted_segments_and_compensates_a_missed_target(ledg
     assert cycle["billing"]["billable_segments"] == accepted
     fee = Decimal("0.045") * accepted
     assert Decimal(cycle["billing"]["fee"]) == fee
-    rate = cycle["success_rate"]
-    share = Decimal("0.3") if rate < 0.9 else Decimal("0.1") if rate < 0.95 else Decimal(0)
-    assert Decimal(cycle["compensation"]["voucher"]) == share * fee
-    assert cycle["meets_target"] is (rate >= 0.95)
+    # the scenario misses the 95 % target by far (0.8 expected, 20 % provider failures): with the
+    # default tiers (below 95 %: 10 %, below 90 %: 30 %) that is the 30 % voucher
+    delivered = sum(1 for r in records if r.sla_class == "delivered")
+    failed = sum(1 for r in records if r.sla_class == "definite_failure")
+    assert cycle["success_rate"] == pytest.approx(delivered / (delivered + failed))
+    assert delivered / (delivered + failed) < 0.9
+    assert cycle["compensation"]["share"] == 0.3
+    assert Decimal(cycle["compensation"]["voucher"]) == Decimal("0.3") * fee
+    assert cycle["meets_target"] is False
     window = cycle["compensation"]["claim_window"]
     assert window["opens"] > window["fifth_working_day"] and window["closes"] > window["opens"]
 

@@ -7,6 +7,8 @@ what decides); the end-to-end runs through `carrier-sim run` are in test_run.py.
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from loadtests.traffic import TrafficMix
 from simulator.faults.outcome import LinkStats, Submission
 from simulator.faults.pipeline import FaultPipeline
+from simulator.metering.compensation import compensation
 from simulator.scenario import load_scenario
 from simulator.smpp.constants import CommandStatus
 
@@ -123,3 +126,15 @@ def test_sla_breach_lands_in_the_thirty_percent_voucher_tier():
     measured = rate(results)
     assert abs(measured - 0.88) < 0.012 and measured < 0.90
     assert shares(results, lambda o: o.reason)["nonexistent"] == pytest.approx(0.06, abs=0.01)
+    # the tier and the voucher under the scenario's own SLA terms, against numbers written out here
+    sla = load_scenario(SCENARIOS / "sla-breach.yaml").sla
+    valid = [o for _, _, o in results if o.sla_class.value in ("delivered", "definite_failure")]
+    exact_rate = Fraction(sum(o.sla_class.value == "delivered" for o in valid), len(valid))
+    accepted = sum(o.submit_status == 0 for _, _, o in results)  # one segment each
+    # no template section: every message is a notification, billed at the file's 0.040 a segment
+    assert sla.prices["notification"] == 0.040
+    fee = Decimal("0.040") * accepted
+    comp = compensation(exact_rate, fee, sla.tiers)
+    assert comp.tier is not None and (comp.tier.below, comp.tier.voucher) == (0.90, 0.30)
+    assert comp.share == Decimal("0.3")
+    assert comp.voucher == Decimal("0.3") * fee and not comp.capped
