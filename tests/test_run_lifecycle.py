@@ -159,7 +159,9 @@ def test_keep_ui_writes_the_reports_when_the_load_ends_and_keeps_the_web_ui_up_u
         wait_for(lambda: locust_state(port) == "running", 20, "running load", proc)
         gates = wait_for(lambda: read_json(report / "gates.json"), 20, "gates.json while the web UI is up", proc)
         assert proc.poll() is None  # the reports are written, the run goes on until Ctrl-C
-        assert http_get(f"http://127.0.0.1:{port}/")[0] == 200 and locust_state(port) == "stopped"
+        # Locust fires test_stop (the tally, then the reports) before its state reads "stopped"
+        wait_for(lambda: locust_state(port) == "stopped", 20, "the web UI showing the stopped load", proc)
+        assert http_get(f"http://127.0.0.1:{port}/")[0] == 200 and proc.poll() is None
         press(proc)
         out, err = proc.communicate(timeout=30)
     finally:
