@@ -24,13 +24,17 @@ M1w the same promise broken inside the writer (LedgerWriter._hand_over runs the 
     (here the rows reach the pipe before the responses leave, so the writer often wins the race).
 M2  "send a receipt before its final state is committed" (Smsc._record_final: queue the receipt,
     then add the final without a callback): test_no_receipt_goes_out_before_its_final_state_is_committed,
-    3/3; test_no_submit_sm_resp_and_no_receipt_while_the_commit_is_held, 3/3;
-    test_no_deliver_sm_is_written_before_the_submit_sm_resp_that_gave_its_id [0 ms] 3/10, [1 ms] 2/10.
+    3/3 (10/10 again at 0d32378). At 0eb662b also
+    test_no_submit_sm_resp_and_no_receipt_while_the_commit_is_held 3/3 and
+    test_no_deliver_sm_is_written_before_the_submit_sm_resp_that_gave_its_id 3/10 and 2/10; since
+    notifications wait for their response (677b8c7) those two pass with M2 (0/10 each).
 M4  "respond one scheduler tick after the commit" (Smsc._respond: every response through the
-    timer wheel, as a delayed one is):
+    timer wheel, as a delayed one is): at 0eb662b
     test_no_deliver_sm_is_written_before_the_submit_sm_resp_that_gave_its_id [0 ms] and [1 ms], 3/3;
     test_no_submit_sm_resp_and_no_receipt_while_the_commit_is_held, 3/3
-    (after the release all five receipts overtake their responses).
+    (after the release all five receipts overtook their responses). Since 677b8c7 a receipt
+    cannot overtake its response, and no test here fails with M4 (0/3 at 0d32378); it is killed by
+    tests/test_faults_link.py (a no_response fault's and a stall's responses come out of order).
 M5  "import locust in a test module" (a temporary tests/test_zz_*.py with `import locust`):
     test_the_suite_runs_unpatched_by_gevent, test_async_tests_run_on_a_real_asyncio_event_loop
     (the loop's selector is gevent's) and test_no_test_module_imports_the_locust_modules_in_process.
@@ -46,6 +50,50 @@ test_a_receiver_bind_gets_no_notification_before_the_submitter_got_its_response 
 M6  (tests/test_metering.py) the fee summed in Decimal's default 28-digit context, as it was:
     the explicit @example of test_the_fee_is_the_accepted_segments_at_their_category_price_rounded_once
     and test_the_fee_is_rounded_half_up_once_per_cycle_not_per_category, every run.
+
+The ten mutations of issue 10's table, each killed by a test that runs in under a second
+(docs/mutation.md, "The ten mutations of issue 10", has the exact changes, every killing test,
+their times, and variants of each mutation in the other place that carries the same promise):
+
+ 1  answer submit_sm before the ledger commit (= M1):
+      test_no_submit_sm_resp_and_no_receipt_while_the_commit_is_held
+      tests/test_ledger.py::test_kill_9_of_server_and_writer_loses_no_acknowledged_message
+      tests/test_ledger_failures.py::
+        test_after_the_writer_dies_the_carrier_refuses_submits_and_never_acknowledges_the_uncommitted
+ 2  reconcile ignores status mismatches between the client tally and the ledger:
+      tests/test_mutants_reconcile.py::test_submit_counts_per_status_must_agree
+      tests/test_mutants_reconcile.py::test_a_status_only_the_ledger_has_is_a_difference_too
+ 3  send a receipt before its final state is committed (= M2):
+      test_no_receipt_goes_out_before_its_final_state_is_committed
+      tests/test_hardening.py::
+        test_a_commit_callback_that_raises_once_does_not_stop_the_acknowledgement_reader
+ 4  swap the default compensation tiers' vouchers:
+      tests/test_ten_mutations.py::test_the_default_tiers_* (both)
+      tests/test_report.py::test_the_report_bills_accepted_segments_and_compensates_a_missed_target
+ 5  one duplicate receipt too few:
+      tests/test_ten_mutations.py::
+        test_a_duplicated_receipt_arrives_once_plus_its_copies_and_other_accounts_get_one
+      tests/test_faults_link.py::test_duplicate_receipt_fault_sends_the_final_receipt_again_with_the_same_id
+ 6  gate comparison `>=` turned into `<=`:
+      tests/test_gates.py::test_at_least_passes_at_and_above_its_limit_only (and 18 more in
+      test_gates.py and test_mutants_gates.py)
+ 7  error-ratio gate direction flipped:
+      tests/test_gates.py::test_max_error_ratio_is_an_upper_bound_and_needs_answered_submits
+      tests/test_mutants_gates.py::test_an_error_ratio_is_of_the_answered_submits_only
+ 8  pending counted as delivered:
+      tests/test_metering.py::
+        test_invalid_numbers_excluded_causes_and_pending_messages_are_left_out_of_the_denominator
+      (and 10 more in test_metering.py, test_report.py, test_mutants_gates.py, test_ten_mutations.py)
+ 9  throttling counted as a failure:
+      tests/test_faults_throttle_maintenance.py::
+        test_account_bucket_admits_the_burst_then_refills_at_rate_up_to_the_burst (and 3 more there)
+      tests/test_scenarios.py::test_throttled_carrier_lets_through_about_its_rate_and_excludes_the_rest
+      in the `throttle` fault: tests/test_faults_throttle_maintenance.py::
+        test_the_throttle_fault_refuses_its_probability_as_carrier_control_repeatably
+10  GSM segment limit off by one:
+      tests/test_coding.py::test_segment_count_at_the_boundaries
+      tests/test_coding.py::test_segment_limits_per_coding_and_concatenation
+      tests/test_mutants_coding.py::test_the_default_concatenation_is_udh8
 """
 
 from __future__ import annotations
