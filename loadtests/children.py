@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .settings import RunArtifacts, RunSettings
-from .signals import Signals, kill_group, signal_group
+from .signals import Signals, signal_group, terminate
 from .verdict import EXIT_SIMULATOR_FAILED
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -169,14 +169,8 @@ class Simulator:
 
     def stop(self, timeout: float = 20) -> None:
         """SIGTERM (it unbinds its ESMEs and closes the ledger), SIGKILL to its session if it hangs."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(self.proc)
-            self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc, timeout)
 
 
 # ---------------------------------------------------------------------- the load (Locust)
@@ -241,13 +235,7 @@ class Load:
         if it has not exited after `timeout` s. Returns its exit code."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                kill_group(self.proc)
-                self.proc.wait()
+        terminate(self.proc, timeout)
         return self.proc.returncode
 
     def tally_written(self) -> bool:

@@ -36,6 +36,19 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     signal_group(proc, signal.SIGKILL)
 
 
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM to a child (it ends in order), SIGKILL to its session if it has not exited after
+    `timeout` s."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        proc.wait()
+
+
 class Signals:
     """Ctrl-C (SIGINT) and SIGTERM during a run. The first is noted; whatever is waiting sees
     `interrupted` and stops the run in order. The second kills every child at once and raises
