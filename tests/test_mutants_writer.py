@@ -11,6 +11,7 @@ The double speaks the protocol of simulator/ledger/process.py: length-prefixed m
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import marshal
@@ -56,7 +57,7 @@ class FakeStdin:
 class FakeWriterProcess:
     """Stands in for `python -m simulator.ledger.process`."""
 
-    def __init__(self, *, ready: int | None = 0, finish_on_eof: bool = True) -> None:
+    def __init__(self, *, ready: int | None = 0, finish_on_eof: bool = True, vanishes: bool = False) -> None:
         self.stdin = FakeStdin(self)
         self.stdout = asyncio.StreamReader()
         self.stderr = asyncio.StreamReader()
@@ -64,6 +65,7 @@ class FakeWriterProcess:
         self.pid = 2**22 + 1  # above any pid_max: never a real process
         self.finish_on_eof = finish_on_eof
         self.killed = False
+        self.vanishes = vanishes  # it ends by itself just as it is killed: kill() finds no process
         self._exited = asyncio.Event()
         if ready is not None:
             self.stdout.feed_data(ACK.pack(ready))
@@ -99,6 +101,9 @@ class FakeWriterProcess:
         return self.returncode
 
     def kill(self) -> None:
+        if self.vanishes:
+            self.exit(0)
+            raise ProcessLookupError(3, "No such process")
         self.killed = True
         self.exit(-9)
 
@@ -195,6 +200,82 @@ async def test_the_real_writer_process_reports_why_it_cannot_open_the_ledger(tmp
         await writer.start()
     assert str(info.value).startswith(f"cannot open ledger {tmp_path / 'ledger.sqlite'}: ")
     await writer.close()  # the process has exited; this reaps it
+
+
+async def test_a_folder_that_cannot_be_created_fails_the_start_naming_the_ledger(tmp_path, spawner):
+    (tmp_path / "a-file").write_text("")
+    path = tmp_path / "a-file" / "runs" / "ledger.sqlite"
+    writer = LedgerWriter(path, run_id=RUN)
+    with pytest.raises(LedgerError) as info:
+        await writer.start()
+    assert str(info.value) == f"cannot open ledger {path}: cannot create its folder: Not a directory"
+    assert isinstance(info.value.__cause__, NotADirectoryError)
+    assert spawner.procs == [] and writer.pid is None  # no writer process started
+
+
+async def test_a_failed_start_kills_the_writer_process_and_waits_for_it(tmp_path, spawner):
+    spawner.options = {"ready": 5}  # running, but not ready properly
+    writer = LedgerWriter(tmp_path / "ledger.sqlite", run_id=RUN)
+    with pytest.raises(LedgerError):
+        await writer.start()
+    assert spawner.proc.killed and spawner.proc.returncode == -9
+    assert writer.pid is None
+    await writer.close()  # nothing left to close
+    assert spawner.proc.stdin.closing is False
+
+
+async def test_a_writer_that_already_exited_is_reaped_without_a_signal(tmp_path, spawner):
+    spawner.options = {"ready": None}
+    writer = LedgerWriter(tmp_path / "ledger.sqlite", run_id=RUN)
+    starting = asyncio.ensure_future(writer.start())
+    await turns()
+    spawner.proc.exit(1, b"no")
+    with pytest.raises(LedgerError):
+        await starting
+    assert not spawner.proc.killed and spawner.proc.returncode == 1
+    assert writer.pid is None
+
+
+async def test_a_writer_gone_when_it_is_killed_after_a_failed_start_still_gives_the_ledger_error(tmp_path, spawner):
+    spawner.options = {"ready": 5, "vanishes": True}
+    writer = LedgerWriter(tmp_path / "ledger.sqlite", run_id=RUN)
+    with pytest.raises(LedgerError) as info:
+        await writer.start()
+    assert str(info.value) == f"ledger writer for {tmp_path / 'ledger.sqlite'} did not start properly"
+    assert spawner.proc.returncode == 0 and writer.pid is None
+
+
+async def test_a_supervisor_runs_the_ack_reader_as_ledger_acks(tmp_path, spawner):
+    spawned = []
+
+    def spawn(name, run):
+        spawned.append(name)
+        return asyncio.get_running_loop().create_task(run())
+
+    writer = LedgerWriter(tmp_path / "ledger.sqlite", run_id=RUN)
+    writer.spawn = spawn
+    await writer.start()
+    assert spawned == ["ledger-acks"]
+    told = []
+    writer.add_message(message("m1"), told.append, "m1")
+    await turns()
+    spawner.proc.ack(1)
+    await turns()
+    assert told == ["m1"]  # the supervised reader is the one reading the acks
+    await writer.close()
+
+
+async def test_a_start_cancelled_before_the_writer_is_ready_can_still_be_closed(tmp_path, spawner):
+    spawner.options = {"ready": None}
+    writer = LedgerWriter(tmp_path / "ledger.sqlite", run_id=RUN)
+    starting = asyncio.ensure_future(writer.start())
+    await turns()
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    await writer.close()  # no ack reader yet: close ends the process and returns
+    assert spawner.proc.stdin.closing and spawner.proc.returncode == 0
+    assert writer.pid is None and writer.failed is None
 
 
 def test_an_unknown_durability_is_refused_by_name():
@@ -354,6 +435,108 @@ async def test_a_writer_that_dies_between_batches_fails_the_ledger(tmp_path, spa
     assert writer.failed is not None  # finding F1 (docs/mutation.md), fixed: later submits are refused
     with pytest.raises(LedgerError):
         writer.add_message(message("m2"), lambda _: None)
+
+
+# ------------------------------------------------------------------ a commit callback that raises
+def boom(arg):
+    raise ValueError(f"bad {arg}")
+
+
+async def test_a_callback_that_raises_goes_to_the_handler_and_the_later_callbacks_still_run(tmp_path, spawner):
+    writer = await started(tmp_path, spawner)
+    reported, told = [], []
+    writer.on_callback_error = lambda callback, arg, exc: reported.append((callback, arg, exc))
+    writer.add_message(message("m1"), boom, "m1")
+    writer.add_message(message("m2"), told.append, "m2")
+    await turns()
+    spawner.proc.ack(1)
+    await turns()
+    ((callback, arg, exc),) = reported
+    assert callback is boom and arg == "m1"
+    assert isinstance(exc, ValueError) and str(exc) == "bad m1"
+    assert told == ["m2"] and writer.failed is None
+
+
+async def test_a_callback_that_raises_with_no_handler_is_logged_and_the_reader_goes_on(tmp_path, spawner, caplog):
+    writer = await started(tmp_path, spawner)
+    told = []
+    with caplog.at_level(logging.ERROR, logger="carrier_sim.ledger"):
+        writer.add_message(message("m1"), boom, "m1")
+        await turns()
+        spawner.proc.ack(1)
+        await turns()
+        writer.add_message(message("m2"), told.append, "m2")
+        await turns()
+        spawner.proc.ack(2)
+        await turns()
+    (record,) = caplog.records
+    assert record.getMessage() == f"ledger {tmp_path / 'ledger.sqlite'}: a commit callback (boom) raised; going on"
+    assert record.exc_info[0] is ValueError and str(record.exc_info[1]) == "bad m1"
+    assert told == ["m2"] and writer.failed is None
+
+
+async def test_a_callback_without_a_name_is_logged_as_itself(tmp_path, spawner, caplog):
+    writer = await started(tmp_path, spawner)
+    callback = functools.partial(boom)
+    with caplog.at_level(logging.ERROR, logger="carrier_sim.ledger"):
+        writer.add_message(message("m1"), callback, "m1")
+        await turns()
+        spawner.proc.ack(1)
+        await turns()
+    (record,) = caplog.records
+    assert record.getMessage() == f"ledger {tmp_path / 'ledger.sqlite'}: a commit callback ({callback!r}) raised; going on"
+
+
+async def test_a_handler_that_raises_falls_back_to_the_log_with_its_own_error(tmp_path, spawner, caplog):
+    writer = await started(tmp_path, spawner)
+    told = []
+
+    def handler(callback, arg, exc):
+        raise RuntimeError(f"cannot report {arg}")
+
+    writer.on_callback_error = handler
+    with caplog.at_level(logging.ERROR, logger="carrier_sim.ledger"):
+        writer.add_message(message("m1"), boom, "m1")
+        writer.add_message(message("m2"), told.append, "m2")
+        await turns()
+        spawner.proc.ack(1)
+        await turns()
+    (record,) = caplog.records
+    assert record.getMessage() == f"ledger {tmp_path / 'ledger.sqlite'}: a commit callback (boom) raised; going on"
+    assert record.exc_info[0] is RuntimeError and str(record.exc_info[1]) == "cannot report m1"
+    assert told == ["m2"] and writer.failed is None
+
+
+# ------------------------------------------------------------------ the end of the writer's pipe
+async def test_a_writer_that_dies_while_idle_before_any_batch_fails_the_ledger(tmp_path, spawner):
+    writer = await started(tmp_path, spawner)
+    spawner.proc.exit(-9)
+    await turns()
+    assert writer.failed == "the ledger writer stopped: no reason given"
+    with pytest.raises(LedgerError):
+        writer.add_message(message("m1"), lambda _: None)
+
+
+async def test_a_writer_that_exits_with_an_error_during_close_fails_the_ledger(tmp_path, spawner):
+    spawner.options = {"finish_on_eof": False}
+    writer = await started(tmp_path, spawner)
+    closing = asyncio.ensure_future(writer.close())
+    await turns()
+    spawner.proc.exit(1, b"cannot mark the run ended")
+    await closing
+    assert writer.failed == "the ledger writer stopped: cannot mark the run ended"
+
+
+async def test_the_writer_ending_its_pipe_during_close_is_not_a_failure(tmp_path, spawner):
+    spawner.options = {"finish_on_eof": False}
+    writer = await started(tmp_path, spawner)
+    closing = asyncio.ensure_future(writer.close())
+    await turns()
+    spawner.proc.stdout.feed_eof()  # its pipe ends before its exit status is known
+    await turns()
+    spawner.proc.exit(0)
+    await closing
+    assert writer.failed is None
 
 
 # ------------------------------------------------------------------ close
