@@ -19,7 +19,7 @@ from xml.etree import ElementTree as ET
 from rich.console import Console
 from rich.table import Table
 
-from .gates import Gate, check, load_tally
+from .gates import Gate, check
 
 if TYPE_CHECKING:
     from .settings import RunArtifacts, RunSettings
@@ -142,10 +142,9 @@ def evaluate_run(settings: RunSettings, artifacts: RunArtifacts, console: Consol
     write_junit(gates, out / "junit.xml", settings.scenario.name, started=started, elapsed=elapsed,
                 interrupted=interrupted)
     console.print(gates_table(settings.scenario.name, gates))
-    tally = load_tally(artifacts.tally)
-    if tally.first_error:
-        console.print(f"[red]{sum(tally.user_errors.values())} exception(s) in Locust users; the first:[/]")
-        console.print(tally.first_error.rstrip(), markup=False, highlight=False, soft_wrap=True)
+    if facts["first_user_error"]:
+        console.print(f"[red]{sum(facts['user_errors'].values())} exception(s) in Locust users; the first:[/]")
+        console.print(facts["first_user_error"].rstrip(), markup=False, highlight=False, soft_wrap=True)
     p99 = facts["p99_submit_ms"]
     console.print(f"client: {facts['submitted']:,} submits ({facts['submits_per_second'] or 0:,.0f}/s), "
                   f"p99 submit {'n/a' if p99 is None else f'{p99:g} ms'}; reports in {out}", highlight=False,

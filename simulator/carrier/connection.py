@@ -14,7 +14,7 @@ import socket
 import struct
 from typing import TYPE_CHECKING
 
-from simulator.smpp.constants import RESPONSE_BIT, CommandId, CommandStatus
+from simulator.smpp.constants import CommandId, CommandStatus
 from simulator.smpp.pdu import GenericNack, Pdu
 from simulator.smpp.session import BindState, ProtocolViolation, Role, SmppSession
 
@@ -159,19 +159,12 @@ class SmscConnection(asyncio.Protocol):
         self.smsc.supervisor.report(f"handling {pdu.name}", exc, f"conn {self.id} from {self.peer}")
         if pdu.is_response or pdu.command_id == CommandId.generic_nack or self.answering == pdu.sequence:
             return
-        if self._queued_answer(pdu):
+        if self.session.answer_queued(pdu):
             return
         try:
             self.session.send(GenericNack(sequence=pdu.sequence, status=CommandStatus.ESME_RSYSERR))
         except Exception as again:  # noqa: BLE001 - reported; the link stays up
             self.smsc.supervisor.report("answering with generic_nack", again)
-
-    def _queued_answer(self, pdu: Pdu) -> bool:
-        """Whether a response to `pdu` waits in the session's output (not yet written)."""
-        answers = ((pdu.command_id | RESPONSE_BIT).to_bytes(4, "big"), int(CommandId.generic_nack).to_bytes(4, "big"))
-        sequence = pdu.sequence.to_bytes(4, "big")
-        return any(frame[4:8] in answers and frame[12:16] == sequence
-                   for frame in self.session._out)  # noqa: SLF001 - read only, on a failure path
 
     def _on_violation(self, violation: ProtocolViolation) -> None:
         self.violations += 1

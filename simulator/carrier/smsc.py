@@ -610,9 +610,7 @@ class Smsc:
     def _settled(self, about: About, conn: SmscConnection | None) -> None:
         """The response about these messages is written (or never will be): what waited for it goes
         to the receivers now, after the response's bytes (`conn` is flushed first when it waits)."""
-        if about is None:
-            return
-        for message in (about,) if type(about) is Message else about:  # type: ignore[union-attr]
+        for message in _each(about):
             parked, message.parked = message.parked, None
             if parked:
                 if conn is not None and conn.transport is not None:
@@ -923,10 +921,8 @@ class Smsc:
             conn.send(type(resp)(sequence=resp.sequence, status=S.ESME_RSYSERR))
         except Exception as again:  # noqa: BLE001 - reported; nothing more can be done for it
             self.supervisor.report("answering a submit with ESME_RSYSERR", again, resp.name)
-        if about is None:
-            return
         now = self.clock()
-        for message in (about,) if type(about) is Message else about:  # type: ignore[union-attr]
+        for message in _each(about):
             message.parked = None  # what waited for the response is dropped with it
             message.registered_delivery = 0
             if not message.is_final:
@@ -1008,6 +1004,13 @@ class Smsc:
             },
             "messages_in_store": len(self.store),
         }
+
+
+def _each(about: About) -> tuple[Message, ...] | list[Message]:
+    """The messages a submit response is about (one for submit_sm/data_sm, several for submit_multi)."""
+    if about is None:
+        return ()
+    return (about,) if type(about) is Message else about
 
 
 def _sar(tlvs: dict[int, bytes]) -> tuple[int, int, int] | None:

@@ -238,6 +238,13 @@ class SmppSession:
         self._out.append(pdu.encode())
         return pdu.sequence
 
+    def answer_queued(self, request: Pdu) -> bool:
+        """Whether a response to `request` (its own response or a generic_nack) is queued here and
+        not yet taken by data_to_send(). A scan of the queue: for failure paths, not the hot path."""
+        answers = ((request.command_id | RESPONSE_BIT).to_bytes(4, "big"), int(C.generic_nack).to_bytes(4, "big"))
+        sequence = request.sequence.to_bytes(4, "big")
+        return any(frame[4:8] in answers and frame[12:16] == sequence for frame in self._out)
+
     def data_to_send(self) -> bytes:
         """Everything queued since the last call, as one buffer for one write."""
         if not self._out:
