@@ -213,9 +213,16 @@ class EventPublisher:
         finals = tap.take(tap.finals)
         deliveries = tap.take(tap.deliveries)
         entries = tap.take(tap.audit)
-        self.figures.add_messages(messages)  # before the finals: a final settles a message seen before it
-        self.figures.add_finals(finals)
-        self.outbox.add(self.smsc.run_id, self.clock(), messages, finals, deliveries, entries)
+        try:
+            self.figures.add_messages(messages)  # before the finals: a final settles a message seen before it
+            self.figures.add_finals(finals)
+            self.outbox.add(self.smsc.run_id, self.clock(), messages, finals, deliveries, entries)
+        except Exception:
+            unpublished = self.outbox.unpublished  # taken from the tap, never to be published: counted
+            unpublished["outcomes"] += len(messages) + len(finals)
+            unpublished["receipts"] += len(deliveries)
+            unpublished["audit"] += len(entries)
+            raise
 
     def _metering(self, now: float) -> bytes:
         accounts = {}
