@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from aiohttp import web
 
-from .core import OPERATIONS, Call, ControlCore, ControlError, ControlledCarrier, Operation, StatusSection, parse_body
+from .core import (OPERATIONS, Call, ControlCore, ControlError, ControlledCarrier, Operation, StatusSection,
+                   parse_body)
 
 CORE_KEY = web.AppKey("control_core", ControlCore)
 
@@ -52,7 +53,8 @@ async def _one_answer(request: web.Request,
         if exc.status < 400:
             raise
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return _error(exc.status, f"{exc.reason}: {request.method} {request.path} (operations: {_KNOWN})", allow)
+        what = f"{exc.reason}: {request.method} {request.path} (operations: {_KNOWN})"
+        return _error(exc.status, what, allow)
     except Exception as exc:  # noqa: BLE001 - exactly one answer per request
         request.app[CORE_KEY].smsc.supervisor.report(f"control API {request.method} {request.path}", exc)
         return _error(500, f"{type(exc).__name__}: {exc}")

@@ -4,9 +4,10 @@ for control requests.
 Owns: connecting (client id, last will), the connection's state and counters (connected, connects,
 disconnections, since when, last error) and their log lines, the latest status and metering payloads
 waiting to go out, publishing outbox batches (INFLIGHT at once, QoS from the settings). A broker
-failure (MqttError, OSError) ends the connection and is retried after a backoff, quietly; any other
-exception is a bug: it ends the loop, so the supervisor that runs it logs it once with its traceback
-and restarts it (a bug while answering one control request is reported and the reader goes on). Not here: what goes into the outbox (outbox.py), what a control request does
+failure (MqttError, OSError) ends the connection, is logged as a warning and retried after a backoff.
+Any other exception is a bug: it ends run(), and the supervisor that runs it logs it once with its
+traceback and restarts it (a bug while answering one control request is reported the same way, and
+the reader goes on). Not here: what goes into the outbox (outbox.py), what a control request does
 (control/mqtt.py), the snapshots themselves (publisher.py).
 """
 

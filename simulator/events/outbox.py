@@ -31,7 +31,8 @@ class Outgoing:
 class Outbox:
     """Batches in publishing order; `take()` for the sender, `done()` with what it could not send."""
 
-    def __init__(self, node: str, stream: str, topics: dict[str, str], batch_records: int, buffer: int) -> None:
+    def __init__(self, node: str, stream: str, topics: dict[str, str], batch_records: int,
+                 buffer: int) -> None:
         self.node = node
         self.stream = stream  # with `seq`, names each batch uniquely (consumers drop repeats)
         self.topics = topics  # kind -> topic
@@ -48,8 +49,8 @@ class Outbox:
     def __bool__(self) -> bool:
         return bool(self.queue)
 
-    def add(self, run_id: str, now: float, messages: Sequence[Any], finals: Sequence[Any], deliveries: Sequence[Any],
-            entries: Sequence[dict[str, Any]]) -> None:
+    def add(self, run_id: str, now: float, messages: Sequence[Any], finals: Sequence[Any],
+            deliveries: Sequence[Any], entries: Sequence[dict[str, Any]]) -> None:
         """Encode rows into batches (messages and finals share outcomes batches, messages first)."""
         size = self.batch_records
         m = f = 0
@@ -58,16 +59,18 @@ class Outbox:
             chunk_f = finals[f:f + size - len(chunk_m)]
             m += len(chunk_m)
             f += len(chunk_f)
-            payload = _encode(schema.outcomes_payload, self.node, self.stream, self._next_seq("outcomes"), run_id,
-                              now, chunk_m, chunk_f)
+            seq = self._next_seq("outcomes")
+            payload = _encode(schema.outcomes_payload, self.node, self.stream, seq, run_id, now,
+                              chunk_m, chunk_f)
             self._enqueue(Outgoing("outcomes", self.topics["outcomes"], payload, len(chunk_m) + len(chunk_f)))
         for i in range(0, len(deliveries), size):
             chunk = deliveries[i:i + size]
-            payload = _encode(schema.receipts_payload, self.node, self.stream, self._next_seq("receipts"), run_id,
-                              now, chunk)
+            seq = self._next_seq("receipts")
+            payload = _encode(schema.receipts_payload, self.node, self.stream, seq, run_id, now, chunk)
             self._enqueue(Outgoing("receipts", self.topics["receipts"], payload, len(chunk)))
         if entries:
-            payload = schema.audit_payload(self.node, self.stream, self._next_seq("audit"), run_id, now, entries)
+            seq = self._next_seq("audit")
+            payload = schema.audit_payload(self.node, self.stream, seq, run_id, now, entries)
             self._enqueue(Outgoing("audit", self.topics["audit"], payload, len(entries)))
 
     def take(self, n: int) -> list[Outgoing]:
