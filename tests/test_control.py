@@ -90,6 +90,7 @@ REQUESTS: list[tuple[str, str, Any, str | None]] = [
     ("DELETE", "faults/numbers", None, None),
     ("DELETE", "faults/outage", None, None),
     ("POST", "mo", MO, None),
+    ("POST", "mo", b"", None),
     ("POST", "mo", {**MO, "source": "8" * 100}, None),
     ("POST", "mo", {**MO, "data_coding": "x"}, None),
     ("POST", "mo", {**MO, "data_coding": 0x05}, None),
@@ -215,6 +216,18 @@ async def test_a_bug_behind_either_transport_is_answered_reported_once_and_degra
             "control PUT /faults/{name} failed 2 times, last with RuntimeError: injected: change_fault broke"]}
     tracebacks = [r for r in caplog.records if r.exc_info and "change_fault broke" in str(r.exc_info[1])]
     assert len(tracebacks) == 2  # one per carrier, not one per request
+
+
+async def test_a_fault_name_with_a_slash_is_refused_over_both(two_carriers):
+    """Drift fixed: PUT /faults/a%2Fb created a fault named "a/b" over HTTP, which MQTT refused (and
+    could then never address); now both refuse it with 400."""
+    base, caller, over_http, _ = two_carriers
+    body = raw_of({"kind": "no_response"})
+    status, answer = await asyncio.to_thread(http, "PUT", f"{base}/faults/a%2Fb", body)
+    assert (status, answer) == (400, {"error": "bad fault name 'a/b'"})
+    reply = await caller.call("faults/a/b", body)
+    assert outcome_of_mqtt(reply, "fault") == (False, {"error": "bad fault name 'a/b'"})
+    assert [f["name"] for f in over_http.faults()] == ["numbers"]
 
 
 # ------------------------------------------------------------------------------------------ publisher tasks
