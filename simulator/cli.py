@@ -135,7 +135,7 @@ def new_run_id(scenario_name: str) -> str:
 
 
 async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: str, mqtt=None) -> None:
-    from simulator.carrier.control import ControlServer
+    from simulator.control.http import ControlServer
     from simulator.carrier.messages import MessageIdAllocator
     from simulator.carrier.smsc import Smsc
     from simulator.ledger.writer import LedgerError
@@ -491,7 +491,7 @@ async def _meter(settings, duration: float | None, scenario_path: Path | None) -
     from rich.live import Live
 
     from simulator.events.follow import follow
-    from simulator.events.meter import LiveMeter, combined_report
+    from simulator.events.live_meter import LiveMeter, combined_report
     from simulator.events.view import live_view
     from simulator.metering.text import render
 

@@ -18,13 +18,13 @@ from typing import Self
 
 import pytest
 
-from simulator.carrier.control import ControlServer
+from simulator.control.http import ControlServer
 from simulator.carrier.messages import MessageIdAllocator
 from simulator.carrier.smsc import Smsc
 from simulator.esme import Esme
 from simulator.events import schema
 from simulator.events.follow import follow
-from simulator.events.meter import LiveMeter, combined_report
+from simulator.events.live_meter import LiveMeter, combined_report
 from simulator.events.publisher import EventPublisher
 from simulator.events.settings import SettingsError, parse_url
 from simulator.ledger.reader import LedgerReader

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from simulator.carrier.control import ControlServer
+from simulator.control.http import ControlServer
 from simulator.carrier.smsc import Smsc
 from simulator.esme import Esme
 from simulator.ledger.writer import LedgerWriter
@@ -284,24 +284,26 @@ async def test_an_mo_body_with_a_non_finite_number_or_no_object_is_refused_with_
 
 async def test_an_mo_with_a_long_source_is_refused_by_the_python_api_and_over_mqtt_control(make_smsc):
     from simulator.carrier.mo import MoError
-    from simulator.events.control import handle
+    from simulator.control.core import ControlCore
+    from simulator.control.mqtt import handle
     from simulator.events.topics import ControlTopic
 
     smsc = await make_smsc()
+    core = ControlCore(smsc)
     with pytest.raises(MoError) as refused:
         smsc.inject_mo("qa", "8" * 100, "1000", "STOP")
     assert refused.value.field == "source"
     topic = ControlTopic("n1", "mo", "")
-    reply = handle(smsc, topic, json.dumps({**MO, "source": "8" * 100, "request_id": "r1"}).encode(), "mqtt:test")
+    reply = handle(core, topic, json.dumps({**MO, "source": "8" * 100, "request_id": "r1"}).encode(), "mqtt:test")
     assert reply == {"ok": False, "field": "source", "request_id": "r1",
                      "error": "source: has 100 characters; a deliver_sm address holds at most 20"}
-    reply = handle(smsc, topic, json.dumps({**MO, "data_coding": "x"}).encode(), "mqtt:test")
+    reply = handle(core, topic, json.dumps({**MO, "data_coding": "x"}).encode(), "mqtt:test")
     assert not reply["ok"] and reply["field"] == "data_coding"
-    reply = handle(smsc, ControlTopic("n1", "faults", "x"),
+    reply = handle(core, ControlTopic("n1", "faults", "x"),
                    b'{"kind": "latency", "submit_resp": {"dist": "fixed", "ms": Infinity}}', "mqtt:test")
     assert not reply["ok"] and "Infinity" in reply["error"]
     assert smsc.stats.mo == 0 and smsc.accounts["qa"].router.stats.queued == 0
-    assert handle(smsc, topic, json.dumps(MO).encode(), "mqtt:test") == {"ok": True, "queued_parts": 1}
+    assert handle(core, topic, json.dumps(MO).encode(), "mqtt:test") == {"ok": True, "queued_parts": 1}
 
 
 # ============================================================================= the supervisor

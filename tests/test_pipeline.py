@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from simulator.carrier.control import ControlServer
+from simulator.control.http import ControlServer
 from simulator.esme import Esme, EsmeError
 from simulator.faults.outcome import SlaClass, Submission
 from simulator.faults.pipeline import FaultChangeError, FaultPipeline

@@ -67,15 +67,23 @@ class LiveFigures:
         return {account: figures_snapshot(f) for account, f in sorted(self.accounts.items())}
 
 
-_M = {name: i for i, name in enumerate(MESSAGE_COLUMNS)}
-_F = {name: i for i, name in enumerate(FINAL_COLUMNS)}
-_M_ID = itemgetter(_M["message_id"])
-_M_ACCOUNT = itemgetter(_M["account"])
-_M_CLASS = itemgetter(_M["sla_class"])
-_M_ACCOUNT_CLASS = itemgetter(_M["account"], _M["sla_class"])
-_M_JOIN = itemgetter(_M["message_id"], _M["destination"])  # run_id is the node's own: one run per publisher
-_F_JOIN = itemgetter(_F["message_id"], _F["destination"])
-_F_CLASS = itemgetter(_F["sla_class"])
+def _message(*names: str) -> itemgetter:
+    """A getter of the named fields of a message row (ledger.schema.MESSAGE_COLUMNS order)."""
+    return itemgetter(*(MESSAGE_COLUMNS.index(name) for name in names))
+
+
+def _final(*names: str) -> itemgetter:
+    """A getter of the named fields of a final row (ledger.schema.FINAL_COLUMNS order)."""
+    return itemgetter(*(FINAL_COLUMNS.index(name) for name in names))
+
+
+_M_ID = _message("message_id")
+_M_ACCOUNT = _message("account")
+_M_CLASS = _message("sla_class")
+_M_ACCOUNT_CLASS = _message("account", "sla_class")
+_M_JOIN = _message("message_id", "destination")  # run_id is the node's own: one run per publisher
+_F_JOIN = _final("message_id", "destination")
+_F_CLASS = _final("sla_class")
 
 
 class NodeFigures:
@@ -93,7 +101,6 @@ class NodeFigures:
         self._sole = only_account is not None  # the SMSC has one account: no need to look at the rows' accounts
         self.multi = False
         self._open: dict[tuple[str, str], str] = {}  # multi: (message_id, destination) -> account, until the final
-        self.orphan_finals = 0  # finals before any message (their message row was lost)
 
     def add_messages(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
@@ -113,7 +120,7 @@ class NodeFigures:
                     self.counts[(first, sla_class)] += n
                 return
             if self._first is None:
-                self._first = rows[0][_M["account"]]
+                self._first = _M_ACCOUNT(rows[0])
             self.multi = True  # messages of the single-account time stay out of _open: their finals fall back to _first
         self.counts.update(map(_M_ACCOUNT_CLASS, rows))
         accepted = list(compress(rows, map(_M_ID, rows)))  # refused rows have no id and no final
@@ -122,8 +129,7 @@ class NodeFigures:
     def add_finals(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        if self._first is None:
-            self.orphan_finals += len(rows)
+        if self._first is None:  # finals before any message (their message rows were lost): not counted
             return
         if not self.multi:
             accounts: Counter[str] = Counter({self._first: len(rows)})

@@ -12,7 +12,7 @@ import random
 import secrets
 
 from . import topics
-from .meter import LiveMeter
+from .live_meter import LiveMeter
 from .settings import MqttSettings
 
 log = logging.getLogger("carrier_sim.events")

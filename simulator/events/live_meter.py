@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from simulator.ledger.reader import Record
 from simulator.metering.meter import SlaFigures
@@ -17,10 +17,34 @@ from simulator.metering.meter import SlaFigures
 from . import schema
 from .figures import LiveFigures, figures_snapshot
 
-_MESSAGE_FIELDS = ("run_id", "message_id", "account", "destination", "category", "segments", "submit_time",
-                   "submit_status", "responded", "sla_class", "reason")
-_FINAL_FIELDS = ("run_id", "message_id", "destination", "final_state", "error_code", "done_time", "sla_class",
-                 "reason")
+
+class SeenMessage(NamedTuple):
+    """A message row as an outcomes batch carries it (the fields the meter reads, by name)."""
+
+    run_id: str
+    message_id: str | None
+    account: str
+    destination: str
+    category: str
+    segments: int
+    submit_time: float
+    submit_status: int
+    responded: bool
+    sla_class: str
+    reason: str
+
+
+class SeenFinal(NamedTuple):
+    """A final row as an outcomes batch carries it."""
+
+    run_id: str
+    message_id: str
+    destination: str
+    final_state: str
+    error_code: str
+    done_time: float
+    sla_class: str
+    reason: str
 
 
 @dataclass
@@ -55,8 +79,8 @@ class LiveMeter:
         self.streams: dict[str, StreamState] = {}
         self.errors: list[str] = []  # payloads that could not be read (kept short)
         self.rejected = 0
-        self._messages: list[tuple[Any, ...]] = []  # message rows in _MESSAGE_FIELDS order
-        self._finals: dict[tuple[str, str, str], tuple[Any, ...]] = {}  # key -> final row in _FINAL_FIELDS order
+        self._messages: list[SeenMessage] = []
+        self._finals: dict[tuple[str, str, str], SeenFinal] = {}  # (run_id, message_id, destination) -> final
         self.started_at = clock()
 
     # ------------------------------------------------------------------ input
@@ -72,8 +96,8 @@ class LiveMeter:
             data = schema.decode(payload, schema.OUTCOMES)
             messages = schema.table(data, "messages")
             finals = schema.table(data, "finals")
-            m_idx = [messages.index(name) for name in _MESSAGE_FIELDS]
-            f_idx = [finals.index(name) for name in _FINAL_FIELDS]
+            m_idx = [messages.index(name) for name in SeenMessage._fields]
+            f_idx = [finals.index(name) for name in SeenFinal._fields]
             node_name = str(data["node"])
             stream_name = str(data["stream"])
             seq = int(data["seq"])
@@ -96,13 +120,13 @@ class LiveMeter:
             node.run_ids.add(str(data["run_id"]))
         figures = self.figures
         for row in messages.rows:
-            values = tuple(row[i] for i in m_idx)
-            self._messages.append(values)
-            figures.message(values[0], values[1], values[2], values[3], values[9], values[10])
+            m = SeenMessage._make([row[i] for i in m_idx])
+            self._messages.append(m)
+            figures.message(m.run_id, m.message_id, m.account, m.destination, m.sla_class, m.reason)
         for row in finals.rows:
-            values = tuple(row[i] for i in f_idx)
-            self._finals[(values[0], values[1], values[2])] = values
-            figures.final(values[0], values[1], values[2], values[6], values[7])
+            f = SeenFinal._make([row[i] for i in f_idx])
+            self._finals[(f.run_id, f.message_id, f.destination)] = f
+            figures.final(f.run_id, f.message_id, f.destination, f.sla_class, f.reason)
         return True
 
     def add_status(self, payload: bytes) -> None:
@@ -133,11 +157,12 @@ class LiveMeter:
         finals = self._finals
         out = []
         for m in self._messages:
-            f = finals.get((m[0], m[1], m[3])) if m[1] is not None else None
+            f = finals.get((m.run_id, m.message_id, m.destination)) if m.message_id is not None else None
             out.append(Record(
-                m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], bool(m[8]),
-                f[3] if f else None, f[4] if f else None, f[5] if f else None,
-                f[6] if f else m[9], f[7] if f else m[10],
+                m.run_id, m.message_id, m.account, m.destination, m.category, m.segments, m.submit_time,
+                m.submit_status, bool(m.responded),
+                f.final_state if f else None, f.error_code if f else None, f.done_time if f else None,
+                f.sla_class if f else m.sla_class, f.reason if f else m.reason,
             ))  # fmt: skip
         out.sort(key=lambda r: r.submit_time)
         return out
