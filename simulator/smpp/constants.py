@@ -107,15 +107,6 @@ def status_name(status: int) -> str:
         return f"STATUS_0x{status:08X}"
 
 
-def status_from_name(name: str) -> int:
-    """Inverse of status_name; also accepts a plain number ("0x58", "88")."""
-    if name in CommandStatus.__members__:
-        return int(CommandStatus[name])
-    if name.startswith("VENDOR_0x") or name.startswith("STATUS_0x"):
-        return int(name.split("_", 1)[1], 16)
-    return int(name, 0)
-
-
 class Tag(IntEnum):
     """Optional parameter (TLV) tags of SMPP 3.4 (section 5.3.2)."""
 

@@ -1,12 +1,10 @@
 """The codec's documented errors. Decoding untrusted bytes raises PduError and nothing else.
 
-PduError carries the command_status to answer with; FramingError means the byte stream cannot be
-resynchronised (hostile or broken command_length) and the connection must be closed after the nack.
+PduError carries the command_status to answer with; PduEncodeError is local code breaking a field
+limit; SessionError is local code sending what the bind state does not allow.
 """
 
 from __future__ import annotations
-
-from .constants import CommandStatus
 
 
 class SmppError(Exception):
@@ -20,13 +18,6 @@ class PduError(SmppError):
         super().__init__(detail)
         self.status = int(status)
         self.detail = detail
-
-
-class FramingError(PduError):
-    """command_length is impossible (below 16 or above the session's maximum): the stream is lost."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(CommandStatus.ESME_RINVCMDLEN, detail)
 
 
 class PduEncodeError(SmppError, ValueError):
