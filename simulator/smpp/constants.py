@@ -245,3 +245,11 @@ class DataCoding(IntEnum):
     CYRILLIC = 0x06
     LATIN_HEBREW = 0x07
     UCS2 = 0x08
+
+
+# Concatenated short messages (3GPP TS 23.040 9.2.3.24.1 and .8): the UDH information elements
+# and the largest number of parts (the total-segments field is one octet in the UDH and in
+# the sar_total_segments TLV).
+UDH_CONCAT_8 = 0x00
+UDH_CONCAT_16 = 0x08
+MAX_SEGMENTS = 255

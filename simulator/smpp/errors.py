@@ -1,7 +1,8 @@
 """The codec's documented errors. Decoding untrusted bytes raises PduError and nothing else.
 
 PduError carries the command_status to answer with; PduEncodeError is local code breaking a field
-limit; SessionError is local code sending what the bind state does not allow.
+limit; SessionError is local code sending what the bind state does not allow; CodingError is text
+or short_message octets that a data coding, a UDH or a segment list cannot take (coding.py, gsm.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ class PduError(SmppError):
 
 class PduEncodeError(SmppError, ValueError):
     """A PDU built by local code breaks a field limit; a programming or configuration error."""
+
+
+class CodingError(ValueError):
+    """Text that cannot be encoded, bytes that cannot be decoded, or a malformed UDH/segment."""
 
 
 class SessionError(SmppError):
