@@ -30,7 +30,6 @@ from options import parse_args
 from servers import Running, ServerSpec, cpu_seconds, running
 
 TARGET_PER_PROCESS = 25_000  # submits/s of one Locust process, per-request timing on (issue 5)
-LABEL = "carrier-sim (harness scenario)"
 
 # Accepts everything at once (no faults, one active number group, one short template). The
 # receipts-on rows only change registered_delivery (receipts come 100 ms after the submit).

@@ -36,7 +36,6 @@ from .meter import DEFINITE_FAILURE, DELIVERED, EXCLUDED, INVALID_NUMBER, PENDIN
 
 SCHEMA = "carrier-sim/reconcile/1"
 PLAIN = {"delivered": "delivered", "failed": "failed", "pending": "pending"}
-_FAILED_STATS = {"UNDELIV", "EXPIRED", "REJECTD", "DELETED", "UNKNOWN", "ACCEPTD"}
 
 
 class ExportError(ValueError):
