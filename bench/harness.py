@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import ROOT, Running, ServerSpec, cpu_seconds, running
+from measure import measure
+from options import parse_args
+from servers import Running, ServerSpec, cpu_seconds, running
 
-LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 TARGET_PER_PROCESS = 25_000  # submits/s of one Locust process, per-request timing on (issue 5)
-LABEL = "carrier-sim (harness scenario)"
 
 # Accepts everything at once (no faults, one active number group, one short template). The
 # receipts-on rows only change registered_delivery (receipts come 100 ms after the submit).
@@ -202,8 +202,6 @@ def measure_locust(processes: int, receipts: bool, args: argparse.Namespace, wor
 
 def measure_loadgen(receipts: bool, args: argparse.Namespace, workdir: Path) -> dict:
     """bench/loadgen.py against the same carrier and scenario: the raw rate, for the ratio."""
-    from run import measure  # bench/run.py's loadgen measurement (imported late: run imports us)
-
     scenario = workdir / f"harness-loadgen-{'on' if receipts else 'off'}.yaml"
     scenario.write_text(SCENARIO.format(users=1, window=args.harness_window,
                                         registered_delivery=1 if receipts else 0))
@@ -270,19 +268,6 @@ def render(rows: list[dict], markdown: bool) -> str:
 
 
 # ------------------------------------------------------------------------------------------ main
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("load harness (the second table)")
-    g.add_argument("--harness", choices=["on", "off", "only"], default="on",
-                   help="run the Locust harness table after the servers table (default on), or only it")
-    g.add_argument("--harness-duration", type=float, default=10.0, help="seconds per Locust run (default 10)")
-    g.add_argument("--harness-skip", type=float, default=2.0,
-                   help="seconds at the start of a Locust run left out of the CPU and carrier-count window (default 2)")
-    g.add_argument("--harness-users", type=int, default=4, help="Locust users (binds) per Locust process (default 4)")
-    g.add_argument("--harness-window", type=int, default=100, help="outstanding submit_sm per user (default 100)")
-    g.add_argument("--harness-processes", default="1,2", help="Locust process counts, one row each (default 1,2)")
-    g.add_argument("--locustfile", type=Path, default=LOCUSTFILE, help=argparse.SUPPRESS)
-
-
 def run_harness(args: argparse.Namespace, settings: list[bool], repeat: int) -> tuple[list[dict], list[str]]:
     """The rows (loadgen reference first, then Locust per process count), medians over `repeat`."""
     processes = [int(n) for n in str(args.harness_processes).split(",") if n.strip()]
@@ -396,8 +381,6 @@ def report(rows: list[dict], notes: list[str], args: argparse.Namespace, repeat:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from run import parse_args  # the shared options (loadgen's --binds, --window, --duration ...)
-
     args = parse_args(["--harness", "only", *(argv if argv is not None else sys.argv[1:])])
     settings = {"off": [False], "on": [True], "both": [False, True]}[args.receipts]
     rows, notes = run_harness(args, settings, args.repeat)

@@ -24,7 +24,7 @@ from simulator.metering.intervals import (
 from simulator.metering.meter import SlaFigures, sla_figures
 
 from .plan import default_min_sends
-from .reconcile import Reconciliation, reconcile
+from .reconcile import TallyReconciliation, reconcile_tally
 from .tally import Tally
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ def traffic_gates(scenario: Scenario, tally: Tally, duration: float, p99: float 
     return gates
 
 
-def reconcile_gate(rec: Reconciliation) -> Gate:
+def reconcile_gate(rec: TallyReconciliation) -> Gate:
     summary = rec.summary()
     differences = (summary["acked_not_in_ledger"] + summary["receipts_unexpected"]
                    + (0 if rec.explained_by_link_faults else summary["accepted_not_acked"]
@@ -241,7 +241,7 @@ def check(settings: RunSettings, artifacts: RunArtifacts) -> tuple[list[Gate], d
     if artifacts.ledger.exists():
         with LedgerReader(artifacts.ledger) as ledger:
             records = list(ledger.records())
-            rec = reconcile(tally, ledger, {f.kind for f in scenario.faults})
+            rec = reconcile_tally(tally, ledger, {f.kind for f in scenario.faults})
         figures = sla_figures(records)
     else:  # an external SMSC: no ledger, only what the client saw (receipts decide)
         records = []

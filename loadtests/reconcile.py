@@ -21,7 +21,7 @@ LINK_FAULTS = {"no_response", "reset_mid_pdu", "drop_bind", "maintenance"}
 
 
 @dataclass
-class Reconciliation:
+class TallyReconciliation:
     acked_not_in_ledger: list[str] = field(default_factory=list)  # must be empty
     accepted_not_acked: list[str] = field(default_factory=list)  # responses the client never got
     status_differences: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (ledger, client)
@@ -61,8 +61,8 @@ class Reconciliation:
         }
 
 
-def reconcile(tally: Tally, reader: LedgerReader, fault_kinds: set[str]) -> Reconciliation:
-    result = Reconciliation()
+def reconcile_tally(tally: Tally, reader: LedgerReader, fault_kinds: set[str]) -> TallyReconciliation:
+    result = TallyReconciliation()
     result.duplicates_injected = "duplicate_receipt" in fault_kinds
     result.explained_by_link_faults = bool(fault_kinds & LINK_FAULTS)
     ledger_status: Counter[str] = Counter()

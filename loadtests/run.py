@@ -3,7 +3,8 @@
 Owns the run's sequence: clear an earlier run's files, start the children, watch the load, and
 end every way a run can end (by itself, Ctrl-C/SIGTERM, --keep-ui, a load that failed) through
 verdict.evaluate_run, which writes the reports and decides the exit code. Never spawns, signals or
-kills a process itself (children.py, signals.py), nor draws progress (progress.py).
+kills a process itself (children.py, signals.py), nor draws progress (progress.py), nor parses
+the command line (command.py).
 
 Processes, not imports: the simulator and Locust each run in their own process (Locust
 monkey-patches everything it touches) and in their own session, so a terminal's Ctrl-C reaches only

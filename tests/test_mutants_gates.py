@@ -26,7 +26,7 @@ from loadtests.gates import (
     sample_gate,
     traffic_gates,
 )
-from loadtests.reconcile import Reconciliation
+from loadtests.reconcile import TallyReconciliation
 from loadtests.tally import Tally
 from simulator.metering.expectation import analyse_expectation
 from simulator.metering.intervals import binomial_interval, sends_for_resolution, sends_to_tell_from
@@ -273,14 +273,14 @@ def test_no_stats_file_gives_no_timing(tmp_path):
 
 # ------------------------------------------------------------------ the reconcile gate
 def test_an_exact_reconciliation_passes_and_lists_what_it_noticed():
-    rec = Reconciliation(duplicates_seen=2, duplicates_injected=True)
+    rec = TallyReconciliation(duplicates_seen=2, duplicates_injected=True)
     assert reconcile_gate(rec).as_dict() == record("reconcile", True, 0, 0, "count", "<=",
                                                    "duplicates_seen=2, duplicates_injected=True", False,
                                                    "0", "<= 0")
 
 
 def test_every_difference_counts_against_the_reconcile_gate():
-    rec = Reconciliation(acked_not_in_ledger=["a", "b"], accepted_not_acked=["c"],
+    rec = TallyReconciliation(acked_not_in_ledger=["a", "b"], accepted_not_acked=["c"],
                          status_differences={"ESME_RTHROTTLED": (1, 2)}, receipts_missing=["d"],
                          receipts_unexpected=["e"], receipt_count_differences={"f": (1, 2)})
     gate = reconcile_gate(rec)
@@ -292,11 +292,11 @@ def test_every_difference_counts_against_the_reconcile_gate():
 
 
 def test_link_faults_excuse_only_the_differences_a_lost_response_explains():
-    excused = Reconciliation(accepted_not_acked=["c"], status_differences={"ESME_ROK": (3, 2)},
+    excused = TallyReconciliation(accepted_not_acked=["c"], status_differences={"ESME_ROK": (3, 2)},
                              receipts_missing=["d"], receipt_count_differences={"f": (1, 2)},
                              explained_by_link_faults=True)
     assert (reconcile_gate(excused).passed, reconcile_gate(excused).measured) == (True, 0)
-    not_excused = Reconciliation(acked_not_in_ledger=["a"], receipts_unexpected=["e"], accepted_not_acked=["c"],
+    not_excused = TallyReconciliation(acked_not_in_ledger=["a"], receipts_unexpected=["e"], accepted_not_acked=["c"],
                                  explained_by_link_faults=True)
     assert (reconcile_gate(not_excused).passed, reconcile_gate(not_excused).measured) == (False, 2)
 

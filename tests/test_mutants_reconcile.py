@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests.reconcile import LINK_FAULTS, Reconciliation, reconcile
+from loadtests.reconcile import LINK_FAULTS, TallyReconciliation, reconcile_tally
 from loadtests.tally import Tally
 from simulator.ledger.reader import LedgerReader
 
@@ -20,7 +20,7 @@ THROTTLED = 0x58
 def reconciled(tmp_path, t: Tally, messages, finals=(), deliveries=(), faults=frozenset()) -> Reconciliation:
     path = write_ledger(tmp_path / "ledger.sqlite", messages, finals, deliveries)
     with LedgerReader(path) as reader:
-        return reconcile(t, reader, set(faults))
+        return reconcile_tally(t, reader, set(faults))
 
 
 def acked(*ids: str, **other_statuses: int) -> Tally:
@@ -181,11 +181,11 @@ def test_injected_duplicates_delivered_as_often_as_seen_are_exact(tmp_path):
     ("accepted_not_acked", ["m1"]),
 ])
 def test_each_difference_a_link_fault_can_explain_is_excused_only_by_one(field, value):
-    assert not Reconciliation(**{field: value}).exact
-    assert Reconciliation(**{field: value}, explained_by_link_faults=True).exact
+    assert not TallyReconciliation(**{field: value}).exact
+    assert TallyReconciliation(**{field: value}, explained_by_link_faults=True).exact
 
 
 @pytest.mark.parametrize("field", ["acked_not_in_ledger", "receipts_unexpected"])
 def test_differences_no_fault_explains(field):
-    assert not Reconciliation(**{field: ["m1"]}, explained_by_link_faults=True).exact
-    assert Reconciliation().exact
+    assert not TallyReconciliation(**{field: ["m1"]}, explained_by_link_faults=True).exact
+    assert TallyReconciliation().exact

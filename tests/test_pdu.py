@@ -10,9 +10,8 @@ from hypothesis import strategies as st
 
 from simulator.smpp.constants import CommandId, CommandStatus, Tag
 from simulator.smpp.errors import PduEncodeError, PduError
+from simulator.smpp.fields import FIELDS, OMIT_BODY_ON_ERROR
 from simulator.smpp.pdu import (
-    FIELDS,
-    OMIT_BODY_ON_ERROR,
     PDU_CLASSES,
     DistributionList,
     SmeAddress,

@@ -36,7 +36,6 @@ from .meter import DEFINITE_FAILURE, DELIVERED, EXCLUDED, INVALID_NUMBER, PENDIN
 
 SCHEMA = "carrier-sim/reconcile/1"
 PLAIN = {"delivered": "delivered", "failed": "failed", "pending": "pending"}
-_FAILED_STATS = {"UNDELIV", "EXPIRED", "REJECTD", "DELETED", "UNKNOWN", "ACCEPTD"}
 
 
 class ExportError(ValueError):
@@ -143,7 +142,7 @@ class Difference:
 
 
 @dataclass
-class Reconciliation:
+class ExportReconciliation:
     compared: int = 0  # ledger records with an id
     matched: int = 0
     refused_in_ledger: int = 0  # records without an id (refused at submit): not comparable
@@ -201,10 +200,10 @@ def _rate_pair(ledger: float | None, export: float | None) -> dict[str, Any]:
             "difference": None if ledger is None or export is None else export - ledger}
 
 
-def reconcile(records: Iterable[Record], rows: list[ExportRow], rows_without_id: int = 0,
-              tz: timezone = UTC) -> Reconciliation:
+def reconcile_export(records: Iterable[Record], rows: list[ExportRow], rows_without_id: int = 0,
+                     tz: timezone = UTC) -> ExportReconciliation:
     records = list(records)
-    result = Reconciliation(export_rows=len(rows) + rows_without_id, export_rows_without_id=rows_without_id)
+    result = ExportReconciliation(export_rows=len(rows) + rows_without_id, export_rows_without_id=rows_without_id)
     by_destination = any(r.destination is not None for r in rows)
     ledger: dict[tuple[str, str | None], list[Record]] = defaultdict(list)
     for record in records:

@@ -157,13 +157,13 @@ def reconcile_files(
 ) -> dict[str, Any]:
     """Reconcile an export with a ledger (see reconcile.reconcile). Raises LedgerError, ExportError."""
     from .cycles import parse_timezone
-    from .reconcile import read_export, reconcile
+    from .reconcile import read_export, reconcile_export
 
     with LedgerReader(ledger_path) as reader:
         records = list(reader.records(account=account, run_id=run_id))
     rows, without_id = read_export(export_path)
     if account is not None:
         rows = [r for r in rows if r.account in (None, account)]
-    result = reconcile(records, rows, without_id, parse_timezone(timezone)).as_dict()
+    result = reconcile_export(records, rows, without_id, parse_timezone(timezone)).as_dict()
     result["sources"] = {"ledger": str(ledger_path), "export": str(export_path)}
     return result

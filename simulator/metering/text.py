@@ -131,7 +131,7 @@ def render_text(report: dict[str, Any], width: int | None = None, color: bool = 
 
 
 def render_reconciliation(result: dict[str, Any], console: Console) -> None:
-    """A reconciliation (reconcile.Reconciliation.as_dict()) for a terminal: every difference, then
+    """A reconciliation (reconcile.ExportReconciliation.as_dict()) for a terminal: every difference, then
     the rates per ledger and per export."""
     counts = result["difference_counts"]
     head = ("identical" if result["identical"] else

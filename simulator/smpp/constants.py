@@ -107,15 +107,6 @@ def status_name(status: int) -> str:
         return f"STATUS_0x{status:08X}"
 
 
-def status_from_name(name: str) -> int:
-    """Inverse of status_name; also accepts a plain number ("0x58", "88")."""
-    if name in CommandStatus.__members__:
-        return int(CommandStatus[name])
-    if name.startswith("VENDOR_0x") or name.startswith("STATUS_0x"):
-        return int(name.split("_", 1)[1], 16)
-    return int(name, 0)
-
-
 class Tag(IntEnum):
     """Optional parameter (TLV) tags of SMPP 3.4 (section 5.3.2)."""
 
@@ -254,3 +245,11 @@ class DataCoding(IntEnum):
     CYRILLIC = 0x06
     LATIN_HEBREW = 0x07
     UCS2 = 0x08
+
+
+# Concatenated short messages (3GPP TS 23.040 9.2.3.24.1 and .8): the UDH information elements
+# and the largest number of parts (the total-segments field is one octet in the UDH and in
+# the sar_total_segments TLV).
+UDH_CONCAT_8 = 0x00
+UDH_CONCAT_16 = 0x08
+MAX_SEGMENTS = 255

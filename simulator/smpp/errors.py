@@ -1,12 +1,11 @@
 """The codec's documented errors. Decoding untrusted bytes raises PduError and nothing else.
 
-PduError carries the command_status to answer with; FramingError means the byte stream cannot be
-resynchronised (hostile or broken command_length) and the connection must be closed after the nack.
+PduError carries the command_status to answer with; PduEncodeError is local code breaking a field
+limit; SessionError is local code sending what the bind state does not allow; CodingError is text
+or short_message octets that a data coding, a UDH or a segment list cannot take (coding.py, gsm.py).
 """
 
 from __future__ import annotations
-
-from .constants import CommandStatus
 
 
 class SmppError(Exception):
@@ -22,15 +21,12 @@ class PduError(SmppError):
         self.detail = detail
 
 
-class FramingError(PduError):
-    """command_length is impossible (below 16 or above the session's maximum): the stream is lost."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(CommandStatus.ESME_RINVCMDLEN, detail)
-
-
 class PduEncodeError(SmppError, ValueError):
     """A PDU built by local code breaks a field limit; a programming or configuration error."""
+
+
+class CodingError(ValueError):
+    """Text that cannot be encoded, bytes that cannot be decoded, or a malformed UDH/segment."""
 
 
 class SessionError(SmppError):

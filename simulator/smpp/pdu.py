@@ -1,7 +1,7 @@
 """Every SMPP 3.4 PDU as a small class, with a fast encoder and decoder generated from a field table.
 
-The field table below is the spec (section 4); encode/decode functions are compiled from it once at
-import, the way dataclasses builds __init__, so the hot path has no per-field interpretation.
+The field table (fields.py) is the spec (section 4); encode/decode functions are compiled from it once
+at import, the way dataclasses builds __init__, so the hot path has no per-field interpretation.
 Decoding untrusted bytes raises PduError (with the command_status to answer) and nothing else.
 """
 
@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from .constants import HEADER_SIZE, RESPONSE_BIT, CommandId, CommandStatus
 from .errors import PduEncodeError, PduError
+from .fields import FIELDS, OMIT_BODY_ON_ERROR, Field
 from .tlv import decode_tlvs, encode_tlvs
 
 S = CommandStatus
@@ -20,39 +21,7 @@ HEADER = struct.Struct(">IIII")
 
 
 # --------------------------------------------------------------------------------------------
-# Field kinds
-class Field:
-    """One mandatory field: its name, kind and (for strings) the size limit and the error status."""
-
-    __slots__ = ("name", "kind", "size", "status")
-
-    def __init__(self, name: str, kind: str, size: int = 0, status: int = S.ESME_RINVCMDLEN) -> None:
-        self.name, self.kind, self.size, self.status = name, kind, size, int(status)
-
-
-def int1(name: str) -> Field:
-    return Field(name, "B", 1)
-
-
-def int4(name: str) -> Field:
-    return Field(name, "I", 4)
-
-
-def cstr(name: str, size: int, status: int = S.ESME_RINVCMDLEN) -> Field:
-    """A C-octet string of at most `size` octets including its NUL (the spec's "Var. max size")."""
-    return Field(name, "c", size, status)
-
-
-def time(name: str, status: int) -> Field:
-    """An absolute or relative time: a C-octet string that is empty or exactly 16 characters."""
-    return Field(name, "t", 17, status)
-
-
-def short_message() -> Field:
-    """sm_length (1 octet, 0-254) followed by that many octets of short_message."""
-    return Field("short_message", "sm", 254, S.ESME_RINVMSGLEN)
-
-
+# Values of submit_multi's address lists
 @dataclass(frozen=True, slots=True)
 class SmeAddress:
     """A destination of submit_multi (dest_flag 1) or an unsuccessful SME of submit_multi_resp."""
@@ -68,99 +37,6 @@ class DistributionList:
     """A destination of submit_multi given by distribution list name (dest_flag 2)."""
 
     name: str
-
-
-# --------------------------------------------------------------------------------------------
-# The spec's field tables
-_SOURCE = [int1("source_addr_ton"), int1("source_addr_npi"), cstr("source_addr", 21, S.ESME_RINVSRCADR)]
-_DEST = [int1("dest_addr_ton"), int1("dest_addr_npi"), cstr("destination_addr", 21, S.ESME_RINVDSTADR)]
-_SUBMIT_TAIL = [
-    int1("esm_class"),
-    int1("protocol_id"),
-    int1("priority_flag"),
-    time("schedule_delivery_time", S.ESME_RINVSCHED),
-    time("validity_period", S.ESME_RINVEXPIRY),
-    int1("registered_delivery"),
-    int1("replace_if_present_flag"),
-    int1("data_coding"),
-    int1("sm_default_msg_id"),
-    short_message(),
-]
-_SERVICE_TYPE = cstr("service_type", 6, S.ESME_RINVSERTYP)
-_BIND = [
-    cstr("system_id", 16, S.ESME_RINVSYSID),
-    cstr("password", 9, S.ESME_RINVPASWD),
-    cstr("system_type", 13, S.ESME_RINVSYSTYP),
-    int1("interface_version"),
-    int1("addr_ton"),
-    int1("addr_npi"),
-    cstr("address_range", 41),
-]
-_MESSAGE_ID = cstr("message_id", 65, S.ESME_RINVMSGID)
-
-FIELDS: dict[CommandId, list[Field]] = {
-    CommandId.generic_nack: [],
-    CommandId.bind_receiver: _BIND,
-    CommandId.bind_transmitter: _BIND,
-    CommandId.bind_transceiver: _BIND,
-    CommandId.bind_receiver_resp: [cstr("system_id", 16, S.ESME_RINVSYSID)],
-    CommandId.bind_transmitter_resp: [cstr("system_id", 16, S.ESME_RINVSYSID)],
-    CommandId.bind_transceiver_resp: [cstr("system_id", 16, S.ESME_RINVSYSID)],
-    CommandId.outbind: [cstr("system_id", 16, S.ESME_RINVSYSID), cstr("password", 9, S.ESME_RINVPASWD)],
-    CommandId.unbind: [],
-    CommandId.unbind_resp: [],
-    CommandId.enquire_link: [],
-    CommandId.enquire_link_resp: [],
-    CommandId.submit_sm: [_SERVICE_TYPE, *_SOURCE, *_DEST, *_SUBMIT_TAIL],
-    CommandId.submit_sm_resp: [_MESSAGE_ID],
-    CommandId.submit_multi: [_SERVICE_TYPE, *_SOURCE, Field("dest_address", "dests"), *_SUBMIT_TAIL],
-    CommandId.submit_multi_resp: [_MESSAGE_ID, Field("unsuccess_sme", "unsuccess")],
-    CommandId.deliver_sm: [_SERVICE_TYPE, *_SOURCE, *_DEST, *_SUBMIT_TAIL],
-    CommandId.deliver_sm_resp: [_MESSAGE_ID],
-    CommandId.data_sm: [
-        _SERVICE_TYPE,
-        int1("source_addr_ton"),
-        int1("source_addr_npi"),
-        cstr("source_addr", 65, S.ESME_RINVSRCADR),
-        int1("dest_addr_ton"),
-        int1("dest_addr_npi"),
-        cstr("destination_addr", 65, S.ESME_RINVDSTADR),
-        int1("esm_class"),
-        int1("registered_delivery"),
-        int1("data_coding"),
-    ],
-    CommandId.data_sm_resp: [_MESSAGE_ID],
-    CommandId.query_sm: [_MESSAGE_ID, *_SOURCE],
-    CommandId.query_sm_resp: [
-        _MESSAGE_ID,
-        time("final_date", S.ESME_RINVCMDLEN),
-        int1("message_state"),
-        int1("error_code"),
-    ],
-    CommandId.cancel_sm: [_SERVICE_TYPE, _MESSAGE_ID, *_SOURCE, *_DEST],
-    CommandId.cancel_sm_resp: [],
-    CommandId.replace_sm: [
-        _MESSAGE_ID,
-        *_SOURCE,
-        time("schedule_delivery_time", S.ESME_RINVSCHED),
-        time("validity_period", S.ESME_RINVEXPIRY),
-        int1("registered_delivery"),
-        int1("sm_default_msg_id"),
-        short_message(),
-    ],
-    CommandId.replace_sm_resp: [],
-    CommandId.alert_notification: [
-        int1("source_addr_ton"),
-        int1("source_addr_npi"),
-        cstr("source_addr", 65, S.ESME_RINVSRCADR),
-        int1("esme_addr_ton"),
-        int1("esme_addr_npi"),
-        cstr("esme_addr", 65),
-    ],
-}
-
-# Responses whose body the spec says is not returned when command_status is not ESME_ROK.
-OMIT_BODY_ON_ERROR = {CommandId.submit_sm_resp, CommandId.data_sm_resp}
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,7 +195,7 @@ def _encode_cstring(value: str, size: int, name: str) -> bytes:
 # --------------------------------------------------------------------------------------------
 # Code generation: one __init__, _decode_body and _encode_body per PDU class
 def _defaults(field: Field) -> str:
-    return {"B": "0", "I": "0", "c": "''", "t": "''", "sm": "b''", "dests": "None", "unsuccess": "None"}[
+    return {"B": "0", "c": "''", "t": "''", "sm": "b''", "dests": "None", "unsuccess": "None"}[
         field.kind
     ]
 
@@ -372,7 +248,7 @@ def _compile(cls_name: str, command_id: CommandId, fields: list[Field]) -> dict[
         run = []
 
     for f in fields:
-        if f.kind in ("B", "I"):
+        if f.kind == "B":
             run.append(f)
             continue
         flush()
