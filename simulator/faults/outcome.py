@@ -118,6 +118,11 @@ class Outcome:
         """True once something refused the message or gave it a failed final state."""
         return self.submit_status != 0 or self.final_state is not MessageState.DELIVERED
 
+    @property
+    def response_taken(self) -> bool:
+        """True once a link fault decided what becomes of the submit_sm_resp (none, a nack, a drop)."""
+        return not self.respond or bool(self.link_action)
+
     def refuse(self, status: int) -> None:
         self.submit_status = status
 
