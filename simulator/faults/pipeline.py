@@ -128,11 +128,13 @@ class FaultPipeline:
     def change(self, name: str, changes: dict[str, Any], actor: str = "api") -> dict[str, Any]:
         """Switch, re-tune or create the fault `name`; returns its new description.
         A new name needs a `kind`. Raises FaultChangeError with a clear message."""
+        if "enabled" in changes and not isinstance(changes["enabled"], bool):  # never coerce "false" to True
+            raise FaultChangeError(f"enabled: must be true or false, not {changes['enabled']!r}")
         fault = self.by_name.get(name)
         if isinstance(fault, SectionFault):
             if set(changes) != {"enabled"}:
                 raise FaultChangeError(f"{name} is a scenario section: only `enabled` can change live")
-            fault.set_enabled(bool(changes["enabled"]))
+            fault.set_enabled(changes["enabled"])
             self._submit_for.clear()
             self._announce(actor, "change", name, changes)
             return fault.describe()
