@@ -9,10 +9,9 @@ Not here: the walk itself (simulator/metering/expectation.py), each kind's effec
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
-if TYPE_CHECKING:
-    from .base import Fault
+from .outcome import Verdict
 
 
 class Track(NamedTuple):
@@ -46,15 +45,15 @@ class Walk(Protocol):
         denominator, not analytic when it makes them delivered or definite failures."""
 
 
-def takes_response(fault: Fault, walk: Walk) -> Effect:
-    """The effect of a fault that takes a submit's response (no_response, generic_nack): a message
-    whose response is still free becomes settled and not link-free; one that would have been
-    delivered takes the fault's verdict, an earlier verdict stands."""
+def takes_response(walk: Walk, fault: str, verdict: Verdict) -> Effect:
+    """The effect of a fault (`fault`: its kind and name) that takes a submit's response
+    (no_response, generic_nack): a message whose response is still free becomes settled and not
+    link-free; one that would have been delivered takes `verdict`, an earlier verdict stands."""
     if walk.link_history:
         walk.not_analytic(
-            f"{fault.kind} {fault.name!r} comes after {', '.join(walk.link_history)}, which act on a link's "
+            f"{fault} comes after {', '.join(walk.link_history)}, which act on a link's "
             "history (after_pdus): whether it may still act depends on the binds, not on a probability")
-    sla_class, reason = fault.verdict.sla_class.value, fault.verdict.reason
+    sla_class, reason = verdict.sla_class.value, verdict.reason
 
     def effect(track: Track) -> Track | None:
         if not track.link_free:
@@ -66,8 +65,8 @@ def takes_response(fault: Fault, walk: Walk) -> Effect:
     return effect
 
 
-def settles_unsettled(fault: Fault) -> Effect:
+def settles_unsettled(verdict: Verdict) -> Effect:
     """The effect of a fault that refuses or fails what nothing settled before (throttle,
-    provider_failure): such a message takes the fault's verdict."""
-    sla_class, reason = fault.verdict.sla_class.value, fault.verdict.reason
+    provider_failure): such a message takes `verdict`."""
+    sla_class, reason = verdict.sla_class.value, verdict.reason
     return lambda track: None if track.settled else Track(sla_class, reason, True, track.link_free)

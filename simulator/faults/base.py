@@ -1,8 +1,8 @@
 """The base of every fault: stages, parameters, the run-time Fault and its seeded randomness.
 
 Owns: FaultStage (the order of decisions), FaultSpec (the parameters every kind shares), Fault and
-SectionFault (the run-time objects with their hooks), Verdict (how a decided outcome counts in the
-SLA), FaultEnv and the bounds every fault parameter keeps. Decisions are pure: no I/O, no sleeping,
+SectionFault (the run-time objects with their hooks), FaultEnv and the bounds every fault
+parameter keeps. Decisions are pure: no I/O, no sleeping,
 no global state; their randomness comes from a stream seeded by (scenario seed, fault name).
 Not here: registering kinds (faults/registry.py), drawing probabilities and counting hits
 (faults/pipeline.py), the analytic walk a kind's expected() reports to (faults/analytic.py).
@@ -15,14 +15,12 @@ import hashlib
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .outcome import Outcome, SlaClass, Submission
-
-if TYPE_CHECKING:
-    from .analytic import Effect, Walk
+from .analytic import Effect, Walk
+from .outcome import Outcome, SlaClass, Submission, Verdict
 
 # the same bounds as the scenario file's own (simulator.scenario: MAX_DELAY_MS, MAX_DURATION_S, MAX_COUNT)
 MAX_DELAY_MS = 86_400_000.0  # one day: the longest delay a fault may add to a response or a receipt
@@ -41,13 +39,6 @@ class FaultStage(enum.IntEnum):
     NETWORK = 40  # provider-side failures of messages that would have been delivered
     TIMING = 50  # latency, held receipts, reordering
     LINK = 60  # connection faults: no response, nacks, drops, duplicate receipts
-
-
-class Verdict(NamedTuple):
-    """How an outcome a fault decided counts in the SLA: its class and the reason it is recorded with."""
-
-    sla_class: SlaClass
-    reason: str
 
 
 class SlaOverride(BaseModel):

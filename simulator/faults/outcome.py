@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from simulator.smpp.coding import CodingError, decode_text, parse_udh
 from simulator.smpp.constants import EsmClass, MessageState
@@ -37,6 +38,13 @@ class SlaClass(str, enum.Enum):
     INVALID_NUMBER = "invalid_number"
     EXCLUDED = "excluded"
     PENDING = "pending"
+
+
+class Verdict(NamedTuple):
+    """How an outcome a fault decided counts in the SLA: its class and the reason it is recorded with."""
+
+    sla_class: SlaClass
+    reason: str
 
 
 class LinkStats:

@@ -17,8 +17,8 @@ from typing import Annotated, Any, TypeVar, Union
 
 from pydantic import Field, TypeAdapter
 
-from .base import Fault, FaultSpec, FaultStage, SectionFault, Verdict
-from .outcome import SlaClass
+from .base import Fault, FaultSpec, FaultStage, SectionFault
+from .outcome import SlaClass, Verdict
 
 F = TypeVar("F", bound=type[Fault])
 S = TypeVar("S", bound=type[SectionFault])

@@ -15,9 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from . import document
 from .base import ScenarioError
-from .document import MAX_YAML_DEPTH, Refused
+from .document import MAX_YAML_DEPTH, NON_PRINTABLE, Refused, compose, line_index
 from .files import FILE_DIRS_ENV, MAX_SCENARIO_BYTES, read_text, size_label
 from .lists import blacklist_problems, file_problems
 from .model import Scenario
@@ -45,14 +44,14 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
     which must be inside `base_dir` or one of `file_dirs`."""
     if len(text) > MAX_SCENARIO_BYTES:
         raise ScenarioError(f"{source}: larger than the limit of {size_label(MAX_SCENARIO_BYTES)}")
-    bad = document.NON_PRINTABLE.search(text)
+    bad = NON_PRINTABLE.search(text)
     if bad is not None:
         line = text.count("\n", 0, bad.start()) + 1
         column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
         raise ScenarioError(f"{source}:{line}: not valid YAML: control character U+{ord(bad.group()):04X} "
                             f"at column {column}")
     try:
-        node, data = document.compose(text)
+        node, data = compose(text)
     except Refused as exc:
         field = _field(exc.path[:4]) + ("..." if len(exc.path) > 4 else "")
         raise ScenarioError(f"{source}:{exc.line} {field or '(top)'}: {exc.message}") from None
@@ -67,7 +66,7 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
         data = {}
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}:1: a scenario is a mapping (name:, seed:, carrier:, ...), got {type(data).__name__}")
-    lines = document.line_index(node) if node is not None else {}
+    lines = line_index(node) if node is not None else {}
     if base_dir is not None:
         data = _resolve_files(data, base_dir)
     try:

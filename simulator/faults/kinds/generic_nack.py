@@ -40,4 +40,4 @@ class GenericNack(Fault):
         return True
 
     def expected(self, walk: Walk) -> Effect | None:
-        return takes_response(self, walk)
+        return takes_response(walk, f"{self.kind} {self.name!r}", self.verdict)

@@ -26,8 +26,8 @@ from pydantic import AwareDatetime, BeforeValidator, Field, field_validator, mod
 from simulator.smpp.constants import CommandStatus
 
 from ..analytic import Effect, Walk
-from ..base import MAX_SCENARIO_S, Fault, FaultSpec, FaultStage, Verdict
-from ..outcome import Outcome, SlaClass, Submission
+from ..base import MAX_SCENARIO_S, Fault, FaultSpec, FaultStage
+from ..outcome import Outcome, SlaClass, Submission, Verdict
 from ..registry import fault_kind
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}

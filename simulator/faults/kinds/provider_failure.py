@@ -63,4 +63,4 @@ class ProviderFailure(Fault):
         return True
 
     def expected(self, walk: Walk) -> Effect | None:
-        return settles_unsettled(self)
+        return settles_unsettled(self.verdict)

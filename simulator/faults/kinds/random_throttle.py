@@ -67,4 +67,4 @@ class Throttle(Fault):
         if self.spec.window is not None:
             walk.time_dependent(self.name, "a throttle window", self.verdict.sla_class.value)
             return None
-        return settles_unsettled(self)
+        return settles_unsettled(self.verdict)

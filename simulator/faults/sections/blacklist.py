@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from simulator.scenario.lists import HINT, MAX_DIGITS, Blacklists, BlacklistSource, parse_number, read_number_file
 from simulator.scenario.base import ScenarioError
 
-from ..base import FaultEnv, FaultStage, SectionFault, Verdict
-from ..outcome import Outcome, SlaClass, Submission
+from ..base import FaultEnv, FaultStage, SectionFault
+from ..outcome import Outcome, SlaClass, Submission, Verdict
 from ..registry import scenario_section
 from .number_plan import destination_digits
 

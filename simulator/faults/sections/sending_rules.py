@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from simulator.smpp.coding import CodingError, decode_text, parse_udh
 from simulator.smpp.constants import EsmClass
 
-from ..base import FaultEnv, FaultStage, SectionFault, Verdict
-from ..outcome import Outcome, SlaClass, Submission
+from ..base import FaultEnv, FaultStage, SectionFault
+from ..outcome import Outcome, SlaClass, Submission, Verdict
 from ..registry import scenario_section
 from .templates import DEFAULT_CATEGORY, AccountPolicy
 

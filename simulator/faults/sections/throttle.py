@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.smpp.constants import CommandStatus
 
-from ..base import FaultEnv, FaultStage, SectionFault, Verdict
-from ..outcome import Outcome, SlaClass, Submission
+from ..base import FaultEnv, FaultStage, SectionFault
+from ..outcome import Outcome, SlaClass, Submission, Verdict
 from ..registry import scenario_section
 
 if TYPE_CHECKING:
