@@ -93,7 +93,6 @@ class Fault:
     link_draws: ClassVar[bool] = True  # a due on_link() action is drawn with `probability` (else: always)
 
     def __init__(self, spec: FaultSpec, env: FaultEnv, name: str) -> None:
-        self.spec = spec
         self.env = env
         self.name = name
         self.random = seeded_random(env.seed, "fault", name)
@@ -101,6 +100,7 @@ class Fault:
         self._take(spec)
 
     def _take(self, spec: FaultSpec) -> None:
+        """Parameters in: the accounts it applies to and its verdict follow them."""
         self.spec = spec
         self._accounts = frozenset(spec.accounts) if spec.accounts is not None else None
         self.verdict = self._verdict()
@@ -113,8 +113,8 @@ class Fault:
         return Verdict(SlaClass(override.sla_class), override.reason or default.reason)
 
     def default_verdict(self) -> Verdict:
-        """The kind's verdict for what it decides (its default_sla); a kind whose default depends on
-        its parameters overrides this."""
+        """The kind's verdict for what it decides: its default_sla (none declared: a definite
+        failure named after the kind). A kind whose default depends on its parameters overrides this."""
         return self.default_sla or Verdict(SlaClass.DEFINITE_FAILURE, self.kind)
 
     @property

@@ -29,6 +29,10 @@ class FaultChangeError(ValueError):
     """A live change that cannot be made: unknown fault, bad parameters, or a kind change."""
 
 
+Hook = Callable[[Submission, Outcome, float], bool]  # Fault.eligible, Fault.apply
+Step = tuple[Fault, Hook | None, Callable[[], bool] | None, Hook]  # (fault, eligible, draw, apply)
+
+
 def _overrides(fault: Fault, hook: str) -> bool:
     return getattr(type(fault), hook) is not getattr(Fault, hook)
 
@@ -59,13 +63,14 @@ class FaultPipeline:
         self.faults.sort(key=lambda f: f.stage)
         self.by_name = {f.name: f for f in self.faults}
         self._submit = [f for f in self.faults if _overrides(f, "apply")]
-        self._submit_for: dict[str, list[tuple[Fault, Any, Any, Any]]] = {}  # account -> its steps, in order
+        self._submit_for: dict[str, list[Step]] = {}  # account -> its steps, in stage order
         self._bind = [f for f in self.faults if _overrides(f, "on_bind")]
         self._link = [f for f in self.faults if _overrides(f, "on_link")]
 
-    def _steps(self, account: str) -> list[tuple[Fault, Any, Any, Any]]:
+    def _steps(self, account: str) -> list[Step]:
         """The enabled submit faults of `account`, each as (fault, eligible or None, draw or None,
-        apply): hooks a fault leaves as they are cost nothing per message."""
+        apply): a hook a fault leaves as it is (eligible, a draw at probability 1 or of a section)
+        costs nothing per message. Forgotten on every change."""
         steps = self._submit_for[account] = [
             (f, f.eligible if _overrides(f, "eligible") else None,
              None if isinstance(f, SectionFault) or f.spec.probability >= 1.0 else f.draw, f.apply)
