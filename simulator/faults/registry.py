@@ -102,7 +102,8 @@ def spec_adapter() -> TypeAdapter[Any]:
     if _adapter is None:
         load()
         specs = tuple(cls.spec_type for cls in sorted(KINDS.values(), key=lambda cls: cls.__module__))
-        entry: Any = specs[0] if len(specs) == 1 else Annotated[Union[specs], Field(discriminator="kind")]  # noqa: UP007
+        union = Annotated[Union[specs], Field(discriminator="kind")]  # noqa: UP007
+        entry: Any = specs[0] if len(specs) == 1 else union
         _adapter = TypeAdapter(entry)
     return _adapter
 

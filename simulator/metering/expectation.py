@@ -106,7 +106,8 @@ class _Analysis:
 
     def time_dependent(self, name: str, what: str, sla_class: str) -> None:
         if sla_class in COUNTED:
-            self.blockers.append(f"{name!r} is {what} that makes messages {sla_class} depending on when they are sent")
+            self.blockers.append(
+                f"{name!r} is {what} that makes messages {sla_class} depending on when they are sent")
         else:
             self.independent.append(f"{name!r}: {what}, {sla_class}")
 

@@ -24,7 +24,14 @@ from .base import (
 )
 from .carrier import Account, BindType, Carrier, Throughput
 from .document import MAX_YAML_DEPTH, MAX_YAML_NODES
-from .files import FILE_DIRS_ENV, MAX_LIST_FILE_BYTES, MAX_SCENARIO_BYTES, FileRefused, read_limited, read_text
+from .files import (
+    FILE_DIRS_ENV,
+    MAX_LIST_FILE_BYTES,
+    MAX_SCENARIO_BYTES,
+    FileRefused,
+    read_limited,
+    read_text,
+)
 from .lists import Blacklists, BlacklistSource, number_key, parse_number, read_number_file
 from .load import Load, LoadStage
 from .loader import MAX_ERRORS_SHOWN, load_scenario, parse_scenario
@@ -42,12 +49,13 @@ from .rules import AccountRules, Category, ContentFilter, Rules, Template
 from .sla import ExpectRate, Gates, Sla, Tier
 
 __all__ = [
-    "DEFAULT_TRAFFIC_GROUP", "FILE_DIRS_ENV", "MAX_COUNT", "MAX_DELAY_MS", "MAX_DURATION_S", "MAX_ERRORS_SHOWN",
-    "MAX_LIST_FILE_BYTES", "MAX_RATE", "MAX_SCENARIO_BYTES", "MAX_SECONDS", "MAX_SEED", "MAX_STATUS",
-    "MAX_YAML_DEPTH", "MAX_YAML_NODES", "Account", "AccountRules", "BindType", "BlacklistSource", "Blacklists",
-    "CString", "Carrier", "Category", "ContentFilter", "Duration", "ExpectRate", "FaultEntry", "FileRefused",
-    "Gates", "Load", "LoadStage", "Model", "NumberGroup", "Numbers", "PhoneNumber", "Problems", "Rules",
-    "Scenario", "ScenarioError", "Sla", "StateBehaviour", "Status", "SubscriberStateName", "Template",
-    "Throughput", "Tier", "duration_seconds", "load_scenario", "normalize_number", "number_key",
-    "parse_number", "parse_scenario", "read_limited", "read_number_file", "read_text",
+    "DEFAULT_TRAFFIC_GROUP", "FILE_DIRS_ENV", "MAX_COUNT", "MAX_DELAY_MS", "MAX_DURATION_S",
+    "MAX_ERRORS_SHOWN", "MAX_LIST_FILE_BYTES", "MAX_RATE", "MAX_SCENARIO_BYTES", "MAX_SECONDS", "MAX_SEED",
+    "MAX_STATUS", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "Account", "AccountRules", "BindType",
+    "BlacklistSource", "Blacklists", "CString", "Carrier", "Category", "ContentFilter", "Duration",
+    "ExpectRate", "FaultEntry", "FileRefused", "Gates", "Load", "LoadStage", "Model", "NumberGroup",
+    "Numbers", "PhoneNumber", "Problems", "Rules", "Scenario", "ScenarioError", "Sla", "StateBehaviour",
+    "Status", "SubscriberStateName", "Template", "Throughput", "Tier", "duration_seconds", "load_scenario",
+    "normalize_number", "number_key", "parse_number", "parse_scenario", "read_limited", "read_number_file",
+    "read_text",
 ]

@@ -67,7 +67,6 @@ def read_limited(path: Path, limit: int) -> bytes:
     return data
 
 
-
 def read_text(path: Path, limit: int, where: str | None = None) -> str:
     """The text of a UTF-8 file of at most `limit` bytes (read_limited). Raises ScenarioError.
 

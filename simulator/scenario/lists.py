@@ -19,6 +19,7 @@ from .base import Model, Problems, ScenarioError, Status
 from .files import FILE_DIRS_ENV, MAX_LIST_FILE_BYTES, read_text
 from .numbers import normalize_number
 
+
 class BlacklistSource(Model):
     """Numbers inline and/or from a file (one number per line, # comments)."""
 

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from .base import MAX_COUNT, MAX_RATE, Duration, Model, duration_seconds
 from .rules import Template
 
+
 class LoadStage(Model):
     """One entry of `load.stages`: hold `users` users for `duration`."""
 

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from .base import MAX_SEED, Model
 
+
 class Tier(Model):
     below: float = Field(gt=0, le=1)
     voucher: float = Field(ge=0, le=1)

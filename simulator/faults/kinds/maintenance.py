@@ -133,5 +133,6 @@ class Maintenance(Fault):
         if self.spec.mode == "hold_receipts":
             walk.assume(f"maintenance {self.name!r} holds receipts only (no class changes)")
         else:
-            walk.time_dependent(self.name, f"a maintenance window ({self.spec.mode})", self.verdict.sla_class.value)
+            what = f"a maintenance window ({self.spec.mode})"
+            walk.time_dependent(self.name, what, self.verdict.sla_class.value)
         return None

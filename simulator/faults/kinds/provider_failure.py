@@ -43,7 +43,8 @@ class ProviderFailureSpec(FaultSpec):
         return self
 
 
-@fault_kind(ProviderFailureSpec, stage=FaultStage.NETWORK, sla=(SlaClass.DEFINITE_FAILURE, "provider_failure"))
+@fault_kind(ProviderFailureSpec, stage=FaultStage.NETWORK,
+            sla=(SlaClass.DEFINITE_FAILURE, "provider_failure"))
 class ProviderFailure(Fault):
     spec: ProviderFailureSpec
 

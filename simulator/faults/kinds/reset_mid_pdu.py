@@ -45,4 +45,3 @@ class ResetMidPdu(Fault):
             walk.link_history.append(f"reset_mid_pdu {self.name!r}")
             return None
         return lambda track: track._replace(link_free=False) if track.link_free else None
-

@@ -22,7 +22,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulator.scenario.lists import HINT, MAX_DIGITS, Blacklists, BlacklistSource, parse_number, read_number_file
+from simulator.scenario.lists import (
+    HINT,
+    MAX_DIGITS,
+    Blacklists,
+    BlacklistSource,
+    parse_number,
+    read_number_file,
+)
 from simulator.scenario.base import ScenarioError
 
 from ..base import FaultEnv, FaultStage, SectionFault

@@ -330,5 +330,3 @@ def _segments(length: int, ranges: list[tuple[int, int, Entry]]) -> tuple[list[s
             ends.append(end)
             entries.append(owner)
     return [f"{n:0{length}d}" for n in starts], [f"{n:0{length}d}" for n in ends], entries
-
-

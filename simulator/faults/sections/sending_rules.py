@@ -211,4 +211,3 @@ class SendingRules(SectionFault):
         if not rules.accounts and (content is None or not (content.words or content.patterns)):
             return None
         return cls(rules, env, "rules")
-

@@ -185,4 +185,3 @@ class Throttling(SectionFault):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "refused": dict(self.refused)}
-
