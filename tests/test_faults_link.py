@@ -319,7 +319,7 @@ def test_an_earlier_verdict_stands_when_a_link_fault_hides_the_response():
     p = pipeline("  - {kind: no_response}\n  - {kind: generic_nack}\n")
     fault = p.by_name["no_response"]
     outcome = Outcome(submit_status=S.ESME_RINVDSTADR, sla_class=SlaClass.INVALID_NUMBER, reason="nonexistent")
-    fault.on_submit(submissions(1)[0], outcome, 0.0)
+    fault.apply(submissions(1)[0], outcome, 0.0)
     assert (outcome.respond, outcome.submit_status) == (False, S.ESME_RINVDSTADR)
     assert (outcome.sla_class, outcome.reason) == (SlaClass.INVALID_NUMBER, "nonexistent")
     # the first link fault in the scenario settles the response: the nack does not apply on top

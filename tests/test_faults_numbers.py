@@ -12,7 +12,7 @@ import pytest
 from simulator.esme import Esme
 from simulator.faults.outcome import Outcome, SlaClass, Submission
 from simulator.faults.pipeline import FaultPipeline
-from simulator.faults.sections.blacklist import number_key, read_number_file
+from simulator.scenario import number_key, read_number_file
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario
 from simulator.smpp.constants import CommandStatus, MessageState
 from simulator.smpp.receipt import parse_receipt

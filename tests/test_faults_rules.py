@@ -15,7 +15,7 @@ from simulator.esme import Esme
 from simulator.faults.outcome import Outcome, SlaClass, Submission
 from simulator.faults.pipeline import FaultPipeline
 from simulator.faults.sections import sending_rules
-from simulator.faults.sections.sending_rules import template_parts, template_regex
+from simulator.faults.sections.templates import template_parts, template_regex
 from simulator.scenario import AccountRules, Rules, Scenario, ScenarioError, Template, parse_scenario
 from simulator.smpp.coding import encode_text, split_message
 from simulator.smpp.constants import CommandStatus, EsmClass, Tag
@@ -407,7 +407,7 @@ def test_a_message_something_earlier_settled_is_left_alone():
         reason="throttled",
         decided_by="throttle",
     )
-    rules.on_submit(submission("casino"), outcome, 0.0)
+    rules.apply(submission("casino"), outcome, 0.0)
     assert (outcome.submit_status, outcome.reason, outcome.decided_by) == (
         S.ESME_RTHROTTLED,
         "throttled",

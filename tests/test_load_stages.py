@@ -28,13 +28,13 @@ from loadtests.plan import (
     user_seconds,
 )
 from simulator.ledger.reader import LedgerReader
-from simulator.scenario import Load, Stage
+from simulator.scenario import Load, LoadStage
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def load(stages: list[tuple[str, int, float | None]] = (), **fields) -> Load:
-    return Load(stages=[Stage(duration=d, users=u, spawn_rate=r) for d, u, r in stages], **fields)
+    return Load(stages=[LoadStage(duration=d, users=u, spawn_rate=r) for d, u, r in stages], **fields)
 
 
 def integrated_user_seconds(load: Load, users: int, duration: float, dt: float = 0.0005) -> float:

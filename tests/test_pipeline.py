@@ -114,6 +114,22 @@ def test_live_changes_are_validated():
     assert pipeline.by_name["refusals"].spec.probability == 0.2
 
 
+@pytest.mark.parametrize("enabled", ["false", "true", 0, 1, None, [], {}])
+def test_a_live_enabled_that_is_not_a_boolean_is_refused_not_coerced(enabled):
+    """Python's API takes what the transports would refuse: "false" must not switch a fault on (or off)."""
+    text = FLAKY.format(seed=1) + "numbers: {default_state: powered_off}\n"
+    pipeline = FaultPipeline(parse_scenario(text))
+    events = []
+    pipeline.listeners.append(events.append)
+    for name in ("refusals", "numbers"):  # a fault kind and a scenario section
+        with pytest.raises(FaultChangeError, match="enabled: must be true or false"):
+            pipeline.change(name, {"enabled": enabled})
+        assert pipeline.by_name[name].enabled is True
+    with pytest.raises(FaultChangeError, match="enabled: must be true or false"):
+        pipeline.change("new", {"kind": "no_response", "enabled": enabled})
+    assert "new" not in pipeline.by_name and events == []
+
+
 def http(method: str, url: str, body: dict | None = None, actor: str = "qa-engineer") -> tuple[int, object]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={"X-Actor": actor})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import simulator.scenario as scenario_module
+import simulator.scenario.document as scenario_module
 from simulator.scenario import (
     FILE_DIRS_ENV,
     MAX_SCENARIO_BYTES,

@@ -1,7 +1,7 @@
 """`carrier-sim validate`: check a scenario file the way `serve` would load and build it.
 
 Owns: the verdict on one file (ok, or what is wrong with file, line and field, exit 2). Not here: the
-scenario model and its loader (simulator/scenario.py), the fault pipeline it builds (simulator/faults).
+scenario model and its loader (the simulator/scenario package), the fault pipeline it builds (simulator/faults).
 """
 
 from __future__ import annotations

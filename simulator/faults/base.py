@@ -1,10 +1,11 @@
-"""The fault framework: the base of every fault kind, its registry, stages and seeded randomness.
+"""The base of every fault: stages, parameters, the run-time Fault and its seeded randomness.
 
-A fault kind is a pydantic model (its scenario parameters) whose build() makes the runtime object
-that takes decisions. Decisions are pure: no I/O, no sleeping, no global state; their randomness
-comes from a stream seeded by (scenario seed, fault name), so the same run repeats exactly.
-Every number a fault takes is finite and bounded (MAX_DELAY_MS, MAX_SCENARIO_S, [0, 1] for shares),
-so a scenario file and a live change refuse what the carrier could not schedule.
+Owns: FaultStage (the order of decisions), FaultSpec (the parameters every kind shares), Fault and
+SectionFault (the run-time objects with their hooks), FaultEnv and the bounds every fault
+parameter keeps. Decisions are pure: no I/O, no sleeping,
+no global state; their randomness comes from a stream seeded by (scenario seed, fault name).
+Not here: registering kinds (faults/registry.py), drawing probabilities and counting hits
+(faults/pipeline.py), the analytic walk a kind's expected() reports to (faults/analytic.py).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from __future__ import annotations
 import enum
 import hashlib
 import random
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .outcome import Outcome, SlaClass, Submission
-
-if TYPE_CHECKING:
-    from .pipeline import FaultEnv
+from .analytic import Effect, Walk
+from .outcome import Outcome, SlaClass, Submission, Verdict
 
 # the same bounds as the scenario file's own (simulator.scenario: MAX_DELAY_MS, MAX_DURATION_S, MAX_COUNT)
 MAX_DELAY_MS = 86_400_000.0  # one day: the longest delay a fault may add to a response or a receipt
@@ -29,7 +30,7 @@ MAX_COUNT = 100_000_000  # counts (PDUs on a bind, ...)
 FAULT_CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class Stage(enum.IntEnum):
+class FaultStage(enum.IntEnum):
     """Where in the pipeline a fault decides; lower stages decide first."""
 
     ADMISSION = 10  # maintenance, throttling: may refuse before anything else
@@ -50,7 +51,7 @@ class SlaOverride(BaseModel):
 
 
 class FaultSpec(BaseModel):
-    """Parameters every fault kind shares. Subclasses add `kind: Literal[...]` and their own."""
+    """Parameters every fault kind shares (data only). Subclasses add `kind: Literal[...]` and their own."""
 
     model_config = FAULT_CONFIG
 
@@ -61,25 +62,16 @@ class FaultSpec(BaseModel):
     accounts: list[str] | None = Field(default=None, description="only these accounts (default: all)")
     sla: SlaOverride | None = None
 
-    stage: ClassVar[Stage] = Stage.NETWORK
-    runtime: ClassVar[type["Fault"]]
 
-    def build(self, env: "FaultEnv", name: str) -> "Fault":
-        return self.runtime(self, env, name)
+@dataclass
+class FaultEnv:
+    """What faults may know about the run besides the message: the seed and the clocks."""
 
-
-FAULT_KINDS: dict[str, type[FaultSpec]] = {}
-
-
-def fault_kind(spec: type[FaultSpec]) -> type[FaultSpec]:
-    """Class decorator: register a FaultSpec subclass under its `kind` literal."""
-    kind = spec.model_fields["kind"].default
-    if not isinstance(kind, str) or not kind:
-        raise TypeError(f"{spec.__name__} needs `kind: Literal[...] = '...'`")
-    if kind in FAULT_KINDS and FAULT_KINDS[kind] is not spec:
-        raise TypeError(f"fault kind {kind!r} registered twice")
-    FAULT_KINDS[kind] = spec
-    return spec
+    seed: int
+    receipt_delay: float  # the carrier's default, seconds
+    scenario: Any = None  # the Scenario the pipeline plays (kept for callers that pass it; no fault reads it)
+    started_wall: float = field(default_factory=time.time)  # Unix time at scenario time 0 (set by start())
+    started_at: float = 0.0  # the pipeline clock at scenario time 0 (LinkStats.opened_at is on that clock)
 
 
 def seeded_random(seed: int, *names: str) -> random.Random:
@@ -89,15 +81,41 @@ def seeded_random(seed: int, *names: str) -> random.Random:
 
 
 class Fault:
-    """A fault at run time: decides on submits (and binds and links, where it cares)."""
+    """A fault at run time. The pipeline consults it per submit as
+    `eligible(...) and draw() and apply(...)`, and counts a hit when apply() returns True; a kind
+    only says when it may act, and what it does when it does. Set by @fault_kind: kind, spec_type,
+    stage and default_sla."""
 
-    def __init__(self, spec: FaultSpec, env: "FaultEnv", name: str) -> None:
-        self.spec = spec
+    kind: ClassVar[str] = ""
+    spec_type: ClassVar[type[FaultSpec]]
+    stage: ClassVar[FaultStage] = FaultStage.NETWORK
+    default_sla: ClassVar[Verdict | None] = None  # how outcomes this kind decides count, unless `sla:` says
+    link_draws: ClassVar[bool] = True  # a due on_link() action is drawn with `probability` (else: always)
+
+    def __init__(self, spec: FaultSpec, env: FaultEnv, name: str) -> None:
         self.env = env
         self.name = name
         self.random = seeded_random(env.seed, "fault", name)
         self.hits = 0
+        self._take(spec)
+
+    def _take(self, spec: FaultSpec) -> None:
+        """Parameters in: the accounts it applies to and its verdict follow them."""
+        self.spec = spec
         self._accounts = frozenset(spec.accounts) if spec.accounts is not None else None
+        self.verdict = self._verdict()
+
+    def _verdict(self) -> Verdict:
+        default = self.default_verdict()
+        override = self.spec.sla
+        if override is None:
+            return default
+        return Verdict(SlaClass(override.sla_class), override.reason or default.reason)
+
+    def default_verdict(self) -> Verdict:
+        """The kind's verdict for what it decides: its default_sla (none declared: a definite
+        failure named after the kind). A kind whose default depends on its parameters overrides this."""
+        return self.default_sla or Verdict(SlaClass.DEFINITE_FAILURE, self.kind)
 
     @property
     def enabled(self) -> bool:
@@ -107,47 +125,49 @@ class Fault:
         return self._accounts is None or account in self._accounts
 
     def draw(self) -> bool:
-        """One draw per consulted message, so the stream stays aligned whatever the outcome."""
+        """The fault's probability, drawn once per consulted message so the stream stays aligned
+        whatever the outcome. Called only by the pipeline."""
         p = self.spec.probability
         return p >= 1.0 or self.random.random() < p
 
     # hooks: override what the kind needs
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
-        """Adjust `outcome` for this submission. `now` is seconds since the scenario started."""
+    def eligible(self, submission: Submission, outcome: Outcome, now: float) -> bool:
+        """Whether the fault may act on this submission at all; checked before the draw, so a
+        message it is not eligible for takes nothing from its random stream."""
+        return True
+
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
+        """Adjust `outcome` for a submission the draw picked; True when the fault acted (a hit).
+        `now` is seconds since the scenario started."""
+        return False
 
     def on_bind(self, account: str, bind_type: str, now: float) -> int:
         """A command_status refusing the bind, or 0."""
         return 0
 
     def on_link(self, link: Any, now: float) -> str | None:
-        """A periodic check of a bound link: "drop" to drop it, else None."""
+        """A periodic check of a bound link: "drop" when it is due to be dropped, else None."""
         return None
 
-    def claim_response(self, outcome: Outcome) -> bool:
-        """For link faults: draw, and take the response unless an earlier link fault already
-        decided what becomes of it. Counts the hit; False means leave the outcome alone."""
-        if not self.draw():
-            return False
-        if not outcome.respond or outcome.link_action:
-            return False
-        self.hits += 1
-        return True
+    def expected(self, walk: Walk) -> Effect | None:
+        """The analytic effect on one message, for simulator.metering.expectation: a function from
+        a message's Track to its new Track when this fault hits it (None: untouched), applied with
+        the fault's probability; None when the fault changes no SLA class. A kind that does not
+        say makes its scenarios non-analytic."""
+        walk.not_analytic(f"fault kind {self.kind!r} ({self.name!r}): its effect on the rate is not modelled")
+        return None
 
-    def classify(self, outcome: Outcome, default_class: SlaClass, default_reason: str) -> None:
-        """Set the SLA class of an outcome this fault decided, honouring the scenario's override."""
-        override = getattr(self.spec, "sla", None)  # scenario sections have no `sla:`
-        if override is not None:
-            outcome.sla_class = SlaClass(override.sla_class)
-            outcome.reason = override.reason or default_reason
-        else:
-            outcome.sla_class = default_class
-            outcome.reason = default_reason
+    def classify(self, outcome: Outcome, verdict: Verdict | None = None) -> None:
+        """Mark `outcome` as decided by this fault, counted as `verdict` (default: the fault's own,
+        which honours the scenario's `sla:`)."""
+        sla_class, reason = verdict or self.verdict
+        outcome.sla_class = sla_class
+        outcome.reason = reason
         outcome.decided_by = self.name
 
     def retune(self, spec: FaultSpec) -> None:
         """Take new parameters live (same kind and name); the random stream continues."""
-        self.spec = spec
-        self._accounts = frozenset(spec.accounts) if spec.accounts is not None else None
+        self._take(spec)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "hits": self.hits, **self.spec.model_dump(mode="json")}
@@ -156,12 +176,11 @@ class Fault:
 class SectionFault(Fault):
     """A scenario section that acts as a fault (number plan, blacklists, rules, throttling).
 
-    Its parameters are the section; live, it can only be switched on and off.
+    Its parameters are the section; it has no probability (draw() is always True) and, live, can
+    only be switched on and off. Set by @scenario_section: stage.
     """
 
-    stage: ClassVar[Stage] = Stage.POLICY
-
-    def __init__(self, section: BaseModel, env: "FaultEnv", name: str) -> None:
+    def __init__(self, section: BaseModel, env: FaultEnv, name: str) -> None:
         self.spec = section  # type: ignore[assignment]
         self.env = env
         self.name = name
@@ -169,6 +188,11 @@ class SectionFault(Fault):
         self.hits = 0
         self._accounts = None
         self._enabled = True
+
+    @classmethod
+    def from_scenario(cls, scenario: Any, env: FaultEnv) -> SectionFault | None:
+        """The section's run-time object for `scenario`, or None when the section is empty."""
+        raise NotImplementedError
 
     @property
     def enabled(self) -> bool:
@@ -178,6 +202,9 @@ class SectionFault(Fault):
         self._enabled = enabled
 
     def applies_to(self, account: str) -> bool:
+        return True
+
+    def draw(self) -> bool:
         return True
 
     def describe(self) -> dict[str, Any]:

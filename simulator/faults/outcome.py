@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from simulator.smpp.coding import CodingError, decode_text, parse_udh
 from simulator.smpp.constants import EsmClass, MessageState
@@ -37,6 +38,13 @@ class SlaClass(str, enum.Enum):
     INVALID_NUMBER = "invalid_number"
     EXCLUDED = "excluded"
     PENDING = "pending"
+
+
+class Verdict(NamedTuple):
+    """How an outcome a fault decided counts in the SLA: its class and the reason it is recorded with."""
+
+    sla_class: SlaClass
+    reason: str
 
 
 class LinkStats:
@@ -117,6 +125,11 @@ class Outcome:
     def settled(self) -> bool:
         """True once something refused the message or gave it a failed final state."""
         return self.submit_status != 0 or self.final_state is not MessageState.DELIVERED
+
+    @property
+    def response_taken(self) -> bool:
+        """True once a link fault decided what becomes of the submit_sm_resp (none, a nack, a drop)."""
+        return not self.respond or bool(self.link_action)
 
     def refuse(self, status: int) -> None:
         self.submit_status = status

@@ -1,51 +1,36 @@
 """The fault pipeline: the scenario's sections and faults, in stage order, deciding each Outcome.
 
-The carrier asks it three questions (a submit, a bind, a periodic look at a link) and gets pure
-answers. Faults can be switched, re-tuned, added and removed live; every change is reported to
-the `on_change` listeners (the audit trail). It never does I/O itself.
+Owns: the one draw of each fault's probability and the one count of its hits (decide, decide_bind,
+decide_link), the live changes (change, remove) and their report to the `listeners` (the audit
+trail). The carrier asks it three questions (a submit, a bind, a periodic look at a link) and gets
+pure answers; it never does I/O. Not here: what a fault does (its kind or section module), which
+kinds and sections exist (faults/registry.py).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from .base import Fault, FaultSpec
+from . import registry
+from .base import Fault, FaultEnv, FaultSpec, SectionFault
 from .outcome import Outcome, Submission
-from .registry import FAULT_KINDS, load_kinds
 
 if TYPE_CHECKING:
     from simulator.scenario import Scenario
 
-
-@dataclass
-class FaultEnv:
-    """What faults may know about the run besides the message: the seed and the scenario."""
-
-    seed: int
-    receipt_delay: float  # the carrier's default, seconds
-    scenario: "Scenario"
-    started_wall: float = field(default_factory=time.time)  # Unix time at scenario time 0 (set by start())
-    started_at: float = 0.0  # the pipeline clock at scenario time 0 (LinkStats.opened_at is on that clock)
+__all__ = ["FaultChangeError", "FaultEnv", "FaultPipeline"]
 
 
 class FaultChangeError(ValueError):
     """A live change that cannot be made: unknown fault, bad parameters, or a kind change."""
 
 
-# Sections of a scenario that act as faults: (module builder) -> Fault | None. Each entry is a
-# function taking (scenario, env) and returning the section's runtime or None when it is empty.
-SECTION_BUILDERS: list[Callable[["Scenario", FaultEnv], Fault | None]] = []
-
-
-def section(builder: Callable[["Scenario", FaultEnv], Fault | None]) -> Callable[["Scenario", FaultEnv], Fault | None]:
-    """Decorator for a section's builder (number plan, blacklists, sending rules, throttling)."""
-    SECTION_BUILDERS.append(builder)
-    return builder
+Hook = Callable[[Submission, Outcome, float], bool]  # Fault.eligible, Fault.apply
+Step = tuple[Fault, Hook | None, Callable[[], bool] | None, Hook]  # (fault, eligible, draw, apply)
 
 
 def _overrides(fault: Fault, hook: str) -> bool:
@@ -56,31 +41,42 @@ class FaultPipeline:
     """Decides outcomes for one carrier from one scenario."""
 
     def __init__(self, scenario: "Scenario", clock: Callable[[], float] = time.monotonic) -> None:
-        load_kinds()
-        from . import sections  # noqa: F401 - imports every section module, which registers its builder
-
         self.scenario = scenario
         self.clock = clock
         self.env = FaultEnv(scenario.seed, scenario.carrier.receipt_delay_ms / 1000, scenario)
         self.started_at = clock()
         self.env.started_at = self.started_at
         self.faults: list[Fault] = []
-        for builder in SECTION_BUILDERS:
-            fault = builder(scenario, self.env)
+        for section in registry.sections():
+            fault = section.from_scenario(scenario, self.env)
             if fault is not None:
                 self.faults.append(fault)
         for spec in scenario.faults:
-            self.faults.append(spec.build(self.env, spec.name or spec.kind))
+            self.faults.append(self._build(spec, spec.name or spec.kind))
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._reindex()
 
+    def _build(self, spec: FaultSpec, name: str) -> Fault:
+        return registry.runtime_of(spec.kind)(spec, self.env, name)
+
     def _reindex(self) -> None:
-        self.faults.sort(key=lambda f: f.spec.stage if isinstance(f.spec, FaultSpec) else f.stage)
+        self.faults.sort(key=lambda f: f.stage)
         self.by_name = {f.name: f for f in self.faults}
-        self._submit = [f for f in self.faults if _overrides(f, "on_submit")]
-        self._submit_for: dict[str, list[Fault]] = {}  # account -> enabled submit faults, in order
+        self._submit = [f for f in self.faults if _overrides(f, "apply")]
+        self._submit_for: dict[str, list[Step]] = {}  # account -> its steps, in stage order
         self._bind = [f for f in self.faults if _overrides(f, "on_bind")]
         self._link = [f for f in self.faults if _overrides(f, "on_link")]
+
+    def _steps(self, account: str) -> list[Step]:
+        """The enabled submit faults of `account`, each as (fault, eligible or None, draw or None,
+        apply): a hook a fault leaves as it is (eligible, a draw at probability 1 or of a section)
+        costs nothing per message. Forgotten on every change."""
+        steps = self._submit_for[account] = [
+            (f, f.eligible if _overrides(f, "eligible") else None,
+             None if isinstance(f, SectionFault) or f.spec.probability >= 1.0 else f.draw, f.apply)
+            for f in self._submit if f.enabled and f.applies_to(account)
+        ]
+        return steps
 
     def start(self, now: float | None = None) -> None:
         """Scenario time starts now (maintenance windows "relative to start" count from here)."""
@@ -90,15 +86,20 @@ class FaultPipeline:
 
     # ---------------------------------------------------------------- decisions
     def decide(self, submission: Submission, now: float) -> Outcome:
+        """The Outcome of one submit: each fault in stage order, eligible, drawn, applied; a fault
+        that acted counts a hit. The only place a fault's probability is drawn."""
         outcome = Outcome(receipt_delay=self.env.receipt_delay)
         t = now - self.started_at
-        faults = self._submit_for.get(submission.account)
-        if faults is None:
-            faults = self._submit_for[submission.account] = [
-                f for f in self._submit if f.enabled and f.applies_to(submission.account)
-            ]
-        for fault in faults:
-            fault.on_submit(submission, outcome, t)
+        steps = self._submit_for.get(submission.account)
+        if steps is None:
+            steps = self._steps(submission.account)
+        for fault, eligible, draw, apply in steps:
+            if eligible is not None and not eligible(submission, outcome, t):
+                continue
+            if draw is not None and not draw():
+                continue
+            if apply(submission, outcome, t):
+                fault.hits += 1
         return outcome
 
     def decide_bind(self, account: str, bind_type: str, now: float) -> int:
@@ -116,7 +117,7 @@ class FaultPipeline:
         for fault in self._link:
             if fault.enabled and fault.applies_to(link.account):
                 action = fault.on_link(link, t)
-                if action:
+                if action and (not fault.link_draws or fault.draw()):
                     fault.hits += 1
                     return action
         return None
@@ -132,20 +133,22 @@ class FaultPipeline:
     def change(self, name: str, changes: dict[str, Any], actor: str = "api") -> dict[str, Any]:
         """Switch, re-tune or create the fault `name`; returns its new description.
         A new name needs a `kind`. Raises FaultChangeError with a clear message."""
+        if "enabled" in changes and not isinstance(changes["enabled"], bool):  # never coerce "false" to True
+            raise FaultChangeError(f"enabled: must be true or false, not {changes['enabled']!r}")
         fault = self.by_name.get(name)
-        if fault is not None and not isinstance(fault.spec, FaultSpec):
-            if set(changes) - {"enabled"}:
+        if isinstance(fault, SectionFault):
+            if set(changes) != {"enabled"}:
                 raise FaultChangeError(f"{name} is a scenario section: only `enabled` can change live")
-            fault.set_enabled(bool(changes["enabled"]))  # type: ignore[attr-defined]
+            fault.set_enabled(changes["enabled"])
             self._submit_for.clear()
             self._announce(actor, "change", name, changes)
             return fault.describe()
         if fault is None:
             if "kind" not in changes:
                 raise FaultChangeError(f"no fault named {name!r}; to add one, give its kind "
-                                       f"({', '.join(sorted(FAULT_KINDS))})")
+                                       f"({', '.join(registry.kind_names())})")
             spec = self._validate({**changes, "name": name})
-            fault = spec.build(self.env, name)
+            fault = self._build(spec, name)
             self.faults.append(fault)
             self._reindex()
             self._announce(actor, "add", name, changes)
@@ -163,17 +166,15 @@ class FaultPipeline:
         fault = self.by_name.get(name)
         if fault is None:
             raise FaultChangeError(f"no fault named {name!r}")
-        if not isinstance(fault.spec, FaultSpec):
+        if isinstance(fault, SectionFault):
             raise FaultChangeError(f"{name} is a scenario section; switch it off with enabled: false")
         self.faults.remove(fault)
         self._reindex()
         self._announce(actor, "remove", name, {})
 
     def _validate(self, data: dict[str, Any]) -> FaultSpec:
-        from simulator.scenario import FaultEntry
-
         try:
-            return TypeAdapter(FaultEntry).validate_python(data)
+            return registry.validate_spec(data)
         except ValidationError as exc:
             details = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'][1:] or e['loc'])}: {e['msg']}" for e in exc.errors()

@@ -1,15 +1,16 @@
 """The analytic expectation: the success rate a scenario should produce, worked out from its text.
 
 It follows one message of the load's account through the fault pipeline in stage order as a
-probability distribution over (SLA class, reason): the traffic mix over the number groups, the
-blacklists and the subscriber states (with the number plan's own lookup), then the faults whose
-effect is a fixed probability (throttle without window, provider_failure, no_response,
-generic_nack, reset_mid_pdu). It never runs the carrier and never draws a random number.
+probability distribution over Tracks (SLA class, reason, settled, link-free): the traffic mix over
+the number groups, the blacklists and the subscriber states (with the number plan's own lookup),
+then each fault as its kind declares (Fault.expected: an effect applied with the fault's
+probability, or what it tells the walk). It never runs the carrier and never draws a random number;
+it knows no fault kind by name.
 
 What it cannot do, it says (NotAnalytic with reasons): a fault that turns valid sends into
 definite failures (or successes) depending on time or on a link's history (maintenance windows
 that are not pre-notified, windowed throttles reclassified by `sla:`, a drop or reset "after_pdus"
-ahead of a no_response or nack) or a fault kind it does not know. Time-dependent causes that leave
+ahead of a no_response or nack) or a fault kind that does not declare its effect. Time-dependent causes that leave
 messages out of the denominator whatever their destination (token buckets, quotas, windows,
 pre-notified maintenance, sending rules) change how many sends count, not the expected rate: the
 Expectation keeps its rate and says so, with valid_share None.
@@ -22,6 +23,11 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+from simulator.faults import registry
+from simulator.faults.analytic import Effect, Track
+from simulator.faults.base import Fault, FaultEnv, FaultStage
+from simulator.faults.sections.blacklist import Blacklist
+from simulator.faults.sections.number_plan import NumberPlan
 from simulator.scenario import DEFAULT_TRAFFIC_GROUP, NumberGroup, ScenarioError, normalize_number
 
 from .intervals import Method, binomial_interval
@@ -29,12 +35,7 @@ from .intervals import Method, binomial_interval
 if TYPE_CHECKING:
     from simulator.scenario import Scenario
 
-TIMING_ONLY = {"latency", "out_of_order_receipt", "duplicate_receipt", "stall"}
-CLASS_CHANGING_LINK = {"no_response", "generic_nack"}
 COUNTED = ("delivered", "definite_failure")
-
-# (class, reason, settled, link_free): what the pipeline's Outcome knows that later faults look at
-State = tuple[str, str, bool, bool]
 
 
 @dataclass(frozen=True)
@@ -82,33 +83,50 @@ def analyse_expectation(scenario: Scenario) -> Expectation | NotAnalytic:
 
 
 class _Analysis:
+    """The walk (simulator.faults.analytic.Walk) over one scenario's sections and faults."""
+
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.account = scenario.load.account or scenario.carrier.accounts[0].system_id
+        self.env = FaultEnv(scenario.seed, scenario.carrier.receipt_delay_ms / 1000, scenario)
         self.assumptions: list[str] = [
             f"the load sends as account {self.account!r}",
             "messages still pending at the cut-off are a sample independent of their class",
         ]
         self.blockers: list[str] = []
         self.independent: list[str] = []  # time-dependent causes of exclusion, whatever the destination
+        self.link_history: list[str] = []  # faults met so far whose action depends on a link's history
+
+    # ------------------------------------------------------------------ what kinds tell the walk
+    def assume(self, text: str) -> None:
+        self.assumptions.append(text)
+
+    def not_analytic(self, text: str) -> None:
+        self.blockers.append(text)
+
+    def time_dependent(self, name: str, what: str, sla_class: str) -> None:
+        if sla_class in COUNTED:
+            self.blockers.append(
+                f"{name!r} is {what} that makes messages {sla_class} depending on when they are sent")
+        else:
+            self.independent.append(f"{name!r}: {what}, {sla_class}")
 
     # ------------------------------------------------------------------ the walk
     def run(self) -> Expectation | NotAnalytic:
-        from simulator.faults.base import Stage
-
-        dist: dict[State, float] = {("delivered", "", False, True): 1.0}
+        dist: dict[Track, float] = {Track("delivered", "", False, True): 1.0}
         self._sections()
         faults = sorted(
-            (spec for spec in self.scenario.faults if self._applies(spec)),
-            key=lambda spec: spec.stage,
+            (self._fault(spec) for spec in self.scenario.faults if self._applies(spec)),
+            key=lambda fault: fault.stage,
         )
-        link_history: list[str] = []  # link-taking faults met so far that act on link history
         subscribers_done = False
-        for spec in faults:
-            if not subscribers_done and spec.stage >= Stage.SUBSCRIBER:
+        for fault in faults:
+            if not subscribers_done and fault.stage >= FaultStage.SUBSCRIBER:
                 dist = self._subscribers(dist)
                 subscribers_done = True
-            dist = self._fault(spec, dist, link_history)
+            effect = fault.expected(self)
+            if effect is not None:
+                dist = _transform(dist, fault.spec.probability, effect)
         if not subscribers_done:
             dist = self._subscribers(dist)
         if self.blockers:
@@ -134,6 +152,9 @@ class _Analysis:
             assumptions=tuple(assumptions),
         )
 
+    def _fault(self, spec: Any) -> Fault:
+        return registry.runtime_of(spec.kind)(spec, self.env, spec.name or spec.kind)
+
     def _applies(self, spec: Any) -> bool:
         name = spec.name or spec.kind
         if not spec.enabled:
@@ -157,31 +178,26 @@ class _Analysis:
         if self.account in rules.accounts or (content is not None and (content.words or content.patterns)):
             self.independent.append("sending rules (unapproved signatures/templates, content)")
 
-    def _subscribers(self, dist: dict[State, float]) -> dict[State, float]:
+    def _subscribers(self, dist: dict[Track, float]) -> dict[Track, float]:
         """Blacklists, then the number plan, for the messages nothing refused before."""
         mix = self._destination_mix()
         if mix is None:
             return dist
-        out: dict[State, float] = defaultdict(float)
-        for state, p in dist.items():
-            if state[2]:  # settled earlier (refused at admission)
-                out[state] += p
+        out: dict[Track, float] = defaultdict(float)
+        for track, p in dist.items():
+            if track.settled:  # settled earlier (refused at admission)
+                out[track] += p
                 continue
             for (cls, reason, settled), q in mix.items():
-                out[(cls, reason, settled, state[3])] += p * q
+                out[Track(cls, reason, settled, track.link_free)] += p * q
         return out
 
     def _destination_mix(self) -> dict[tuple[str, str, bool], float] | None:
         """(class, reason, settled) -> share, over the load's traffic mix."""
-        from simulator.faults.pipeline import FaultEnv
-        from simulator.faults.sections.blacklist import Blacklist, build_blacklists
-        from simulator.faults.sections.number_plan import NumberPlan
-
         scenario = self.scenario
-        env = FaultEnv(scenario.seed, scenario.carrier.receipt_delay_ms / 1000, scenario)
         try:
-            plan = NumberPlan(scenario.numbers, env)
-            blacklist: Blacklist | None = build_blacklists(scenario, env)
+            plan = NumberPlan(scenario.numbers, self.env)
+            blacklist = Blacklist.from_scenario(scenario, self.env)
         except ScenarioError as exc:
             self.blockers.append(f"the number plan or a blacklist cannot be loaded: {exc}")
             return None
@@ -261,75 +277,16 @@ class _Analysis:
         size = hi - lo + 1
         return [(f"{a:0{width}d}", (b - a) / size) for a, b in pairwise(bounds)]
 
-    # ------------------------------------------------------------------ faults
-    def _fault(self, spec: Any, dist: dict[State, float], link_history: list[str]) -> dict[State, float]:
-        kind, name, p = spec.kind, spec.name or spec.kind, spec.probability
-        override = getattr(spec, "sla", None)
 
-        def verdict(default_class: str, default_reason: str) -> tuple[str, str]:
-            if override is not None:
-                return override.sla_class, override.reason or default_reason
-            return default_class, default_reason
-
-        if kind in TIMING_ONLY:
-            return dist
-        if kind == "throttle":
-            cls, reason = verdict("excluded", "carrier_control")
-            if spec.window is None:
-                return _transform(dist, p, lambda s: None if s[2] else (cls, reason, True, s[3]))
-            return self._time_dependent(name, "a throttle window", cls, dist)
-        if kind == "maintenance":
-            if spec.mode == "hold_receipts":
-                self.assumptions.append(f"maintenance {name!r} holds receipts only (no class changes)")
-                return dist
-            default = ("excluded", "pre_notified_maintenance") if spec.pre_notified else ("definite_failure", "maintenance")
-            cls, _ = verdict(*default)
-            return self._time_dependent(name, f"a maintenance window ({spec.mode})", cls, dist)
-        if kind == "provider_failure":
-            cls, reason = verdict("definite_failure", "provider_failure")
-            return _transform(dist, p, lambda s: None if s[2] else (cls, reason, True, s[3]))
-        if kind in CLASS_CHANGING_LINK:
-            if link_history:
-                self.blockers.append(
-                    f"{kind} {name!r} comes after {', '.join(link_history)}, which act on a link's history "
-                    "(after_pdus): whether it may still act depends on the binds, not on a probability")
-            cls, reason = verdict("definite_failure", kind)
-
-            def link_fault(s: State) -> State | None:
-                if not s[3]:
-                    return None
-                if s[0] == "delivered":
-                    return (cls, reason, True, False)
-                return (s[0], s[1], True, False)
-
-            return _transform(dist, p, link_fault)
-        if kind in ("reset_mid_pdu", "drop_bind"):
-            if getattr(spec, "after_pdus", None) is not None:
-                link_history.append(f"{kind} {name!r}")
-                return dist
-            if kind == "reset_mid_pdu":
-                return _transform(dist, p, lambda s: (s[0], s[1], s[2], False) if s[3] else None)
-            return dist  # drop_bind by age only: on_link, no submit outcome changes
-        self.blockers.append(f"fault kind {kind!r} ({name!r}): its effect on the rate is not modelled")
-        return dist
-
-    def _time_dependent(self, name: str, what: str, cls: str, dist: dict[State, float]) -> dict[State, float]:
-        if cls in COUNTED:
-            self.blockers.append(f"{name!r} is {what} that makes messages {cls} depending on when they are sent")
-        else:
-            self.independent.append(f"{name!r}: {what}, {cls}")
-        return dist
-
-
-def _transform(dist: dict[State, float], p: float, hit: Any) -> dict[State, float]:
-    """With probability p each state becomes hit(state) (None: the fault does not act on it)."""
-    out: dict[State, float] = defaultdict(float)
-    for state, q in dist.items():
-        new = hit(state)
+def _transform(dist: dict[Track, float], p: float, hit: Effect) -> dict[Track, float]:
+    """With probability p each Track becomes hit(track) (None: the fault does not act on it)."""
+    out: dict[Track, float] = defaultdict(float)
+    for track, q in dist.items():
+        new = hit(track)
         if new is None or p <= 0:
-            out[state] += q
+            out[track] += q
             continue
         p_hit = min(p, 1.0)
         out[new] += q * p_hit
-        out[state] += q * (1 - p_hit)
+        out[track] += q * (1 - p_hit)
     return out

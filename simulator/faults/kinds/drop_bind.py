@@ -10,13 +10,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..base import MAX_COUNT, MAX_SCENARIO_S, Fault, FaultSpec, Stage, fault_kind
+from ..analytic import Effect, Walk
+from ..base import MAX_COUNT, MAX_SCENARIO_S, Fault, FaultSpec, FaultStage
 from ..outcome import Outcome, Submission
+from ..registry import fault_kind
 
 _REMEMBERED_BINDS = 4096  # binds whose last age check is remembered (oldest forgotten first)
 
 
-@fault_kind
 class DropBindSpec(FaultSpec):
     """Drop a bind once it has received `after_pdus` PDUs (its bind request included), and/or each
     time its age crosses a multiple of `every_s` seconds. `probability` is drawn at each such point."""
@@ -34,6 +35,7 @@ class DropBindSpec(FaultSpec):
         return self
 
 
+@fault_kind(DropBindSpec, stage=FaultStage.LINK)
 class DropBind(Fault):
     spec: DropBindSpec
 
@@ -41,14 +43,16 @@ class DropBind(Fault):
         super().__init__(*args, **kwargs)
         self._periods: dict[int, int] = {}  # bind_id -> the last every_s multiple it was checked at
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
+    def eligible(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         after = self.spec.after_pdus
         link = submission.link
-        if after is None or link is None or link.pdus < after:
-            return
-        if not self.claim_response(outcome):
-            return
+        return after is not None and link is not None and link.pdus >= after
+
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
+        if outcome.response_taken:
+            return False
         outcome.link_action = "drop"
+        return True
 
     def on_link(self, link: Any, now: float) -> str | None:
         every = self.spec.every_s
@@ -62,8 +66,9 @@ class DropBind(Fault):
         self._periods[link.bind_id] = period
         if len(self._periods) > _REMEMBERED_BINDS:
             del self._periods[next(iter(self._periods))]
-        return "drop" if self.draw() else None  # the pipeline counts the hit
+        return "drop"  # the pipeline draws `probability` and counts the hit
 
-
-DropBindSpec.stage = Stage.LINK
-DropBindSpec.runtime = DropBind
+    def expected(self, walk: Walk) -> Effect | None:
+        if self.spec.after_pdus is not None:
+            walk.link_history.append(f"drop_bind {self.name!r}")
+        return None  # by age only: on_link, no submit outcome changes

@@ -10,11 +10,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..analytic import Effect, Walk
+from ..base import Fault, FaultSpec, FaultStage
 from ..outcome import Outcome, Submission
+from ..registry import fault_kind
 
 
-@fault_kind
 class DuplicateReceiptSpec(FaultSpec):
     """Send `copies` extra copies of the final receipt of `probability` of accepted messages."""
 
@@ -22,17 +23,15 @@ class DuplicateReceiptSpec(FaultSpec):
     copies: int = Field(default=1, ge=1, le=100, description="extra copies, beyond the first receipt")
 
 
+@fault_kind(DuplicateReceiptSpec, stage=FaultStage.LINK)
 class DuplicateReceipt(Fault):
     spec: DuplicateReceiptSpec
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
-        if not self.draw():
-            return
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         if outcome.submit_status:
-            return  # refused at submit: there is no receipt to copy
-        self.hits += 1
+            return False  # refused at submit: there is no receipt to copy
         outcome.duplicate_receipts += self.spec.copies
+        return True
 
-
-DuplicateReceiptSpec.stage = Stage.LINK
-DuplicateReceiptSpec.runtime = DuplicateReceipt
+    def expected(self, walk: Walk) -> Effect | None:
+        return None  # receipts only

@@ -12,11 +12,12 @@ from pydantic import Field
 
 from simulator.smpp.constants import CommandStatus
 
-from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..analytic import Effect, Walk, takes_response
+from ..base import Fault, FaultSpec, FaultStage
 from ..outcome import Outcome, SlaClass, Submission
+from ..registry import fault_kind
 
 
-@fault_kind
 class GenericNackSpec(FaultSpec):
     """Nack `probability` of submits with `status` (default ESME_RSYSERR); the bind stays up."""
 
@@ -25,17 +26,18 @@ class GenericNackSpec(FaultSpec):
                         description="command_status of the generic_nack")
 
 
-class GenericNackFault(Fault):
+@fault_kind(GenericNackSpec, stage=FaultStage.LINK, sla=(SlaClass.DEFINITE_FAILURE, "generic_nack"))
+class GenericNack(Fault):
     spec: GenericNackSpec
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
-        if not self.claim_response(outcome):
-            return
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
+        if outcome.response_taken:
+            return False  # an earlier link fault decided what becomes of the response
         outcome.link_action = "nack"
         outcome.refuse(self.spec.status)  # the carrier puts the refusal's status in the nack
         if outcome.sla_class is SlaClass.DELIVERED:  # an earlier verdict (invalid number, excluded) stands
-            self.classify(outcome, SlaClass.DEFINITE_FAILURE, "generic_nack")
+            self.classify(outcome)
+        return True
 
-
-GenericNackSpec.stage = Stage.LINK
-GenericNackSpec.runtime = GenericNackFault
+    def expected(self, walk: Walk) -> Effect | None:
+        return takes_response(walk, f"{self.kind} {self.name!r}", self.verdict)

@@ -10,38 +10,37 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..analytic import Effect, Walk
+from ..base import Fault, FaultSpec, FaultStage
 from ..distributions import Distribution
 from ..outcome import Outcome, Submission
+from ..registry import fault_kind
 
 
-@fault_kind
 class LatencySpec(FaultSpec):
     kind: Literal["latency"] = "latency"
     submit_resp: Distribution | None = None
     receipt: Distribution | None = None
 
     @model_validator(mode="after")
-    def _something(self) -> "LatencySpec":
+    def _something(self) -> LatencySpec:
         if self.submit_resp is None and self.receipt is None:
             raise ValueError("give submit_resp and/or receipt")
         return self
 
 
+@fault_kind(LatencySpec, stage=FaultStage.TIMING)
 class Latency(Fault):
     spec: LatencySpec
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
-        if not self.draw():
-            return
-        self.hits += 1
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         if self.spec.submit_resp is not None:
             outcome.response_delay += self.spec.submit_resp.sample_ms(self.random) / 1000
         if self.spec.receipt is not None:
             delay = self.spec.receipt.sample_ms(self.random) / 1000
             # a failure that takes long on its own (an expiry) keeps its longer delay
             outcome.receipt_delay = delay if not outcome.settled else max(delay, outcome.receipt_delay)
+        return True
 
-
-LatencySpec.stage = Stage.TIMING
-LatencySpec.runtime = Latency
+    def expected(self, walk: Walk) -> Effect | None:
+        return None  # timing only

@@ -25,8 +25,10 @@ from pydantic import AwareDatetime, BeforeValidator, Field, field_validator, mod
 
 from simulator.smpp.constants import CommandStatus
 
-from ..base import MAX_SCENARIO_S, Fault, FaultSpec, Stage, fault_kind
-from ..outcome import Outcome, SlaClass, Submission
+from ..analytic import Effect, Walk
+from ..base import MAX_SCENARIO_S, Fault, FaultSpec, FaultStage
+from ..outcome import Outcome, SlaClass, Submission, Verdict
+from ..registry import fault_kind
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -45,7 +47,6 @@ def parse_duration(value: Any) -> Any:
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0, le=MAX_SCENARIO_S, allow_inf_nan=False)]
 
 
-@fault_kind
 class MaintenanceSpec(FaultSpec):
     kind: Literal["maintenance"] = "maintenance"
     start: Seconds | None = Field(default=None, description="after the scenario start: 30s, 5m, 1h")
@@ -75,8 +76,15 @@ class MaintenanceSpec(FaultSpec):
         return self
 
 
+@fault_kind(MaintenanceSpec, stage=FaultStage.ADMISSION, sla=(SlaClass.DEFINITE_FAILURE, "maintenance"))
 class Maintenance(Fault):
     spec: MaintenanceSpec
+    link_draws = False  # in a window every bind is refused and every link dropped
+
+    def default_verdict(self) -> Verdict:
+        if self.spec.pre_notified:
+            return Verdict(SlaClass.EXCLUDED, "pre_notified_maintenance")
+        return super().default_verdict()
 
     def first_start(self) -> float:
         """When the first window opens, in scenario seconds (may be negative for a past `at`)."""
@@ -107,23 +115,24 @@ class Maintenance(Fault):
             return "drop"
         return None
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
-        if outcome.submit_status:
-            return
-        window = self.window_at(now)
-        if window is None or not self.draw():
-            return
-        self.hits += 1
+    def eligible(self, submission: Submission, outcome: Outcome, now: float) -> bool:
+        return not outcome.submit_status and self.window_at(now) is not None
+
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         spec = self.spec
         if spec.mode == "hold_receipts":
+            window = self.window_at(now)
+            assert window is not None  # eligible() said so
             outcome.hold_until = max(outcome.hold_until, window[1])
-            return
+            return True
         outcome.refuse(spec.submit_status)
-        if spec.pre_notified:
-            self.classify(outcome, SlaClass.EXCLUDED, "pre_notified_maintenance")
+        self.classify(outcome)
+        return True
+
+    def expected(self, walk: Walk) -> Effect | None:
+        if self.spec.mode == "hold_receipts":
+            walk.assume(f"maintenance {self.name!r} holds receipts only (no class changes)")
         else:
-            self.classify(outcome, SlaClass.DEFINITE_FAILURE, "maintenance")
-
-
-MaintenanceSpec.stage = Stage.ADMISSION
-MaintenanceSpec.runtime = Maintenance
+            what = f"a maintenance window ({self.spec.mode})"
+            walk.time_dependent(self.name, what, self.verdict.sla_class.value)
+        return None

@@ -10,30 +10,33 @@ from typing import Literal
 
 from simulator.smpp.constants import CommandStatus
 
-from ..base import Fault, FaultSpec, Stage, fault_kind
+from ..analytic import Effect, Walk, takes_response
+from ..base import Fault, FaultSpec, FaultStage
 from ..outcome import Outcome, SlaClass, Submission
+from ..registry import fault_kind
 
 
-@fault_kind
 class NoResponseSpec(FaultSpec):
     """Leave `probability` of submits unanswered; the bind stays up and later submits are answered."""
 
     kind: Literal["no_response"] = "no_response"
 
 
+@fault_kind(NoResponseSpec, stage=FaultStage.LINK, sla=(SlaClass.DEFINITE_FAILURE, "no_response"))
 class NoResponse(Fault):
     spec: NoResponseSpec
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
-        if not self.claim_response(outcome):
-            return
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
+        if outcome.response_taken:
+            return False  # an earlier link fault decided what becomes of the response
         outcome.respond = False
         if not outcome.submit_status:
             # never answered, so never given an id: the carrier keeps no message and sends no
             # receipt (the status is the record's only; nothing goes on the wire)
             outcome.refuse(CommandStatus.ESME_RSYSERR)
         if outcome.sla_class is SlaClass.DELIVERED:  # an earlier verdict (invalid number, excluded) stands
-            self.classify(outcome, SlaClass.DEFINITE_FAILURE, "no_response")
+            self.classify(outcome)
+        return True
 
-NoResponseSpec.stage = Stage.LINK
-NoResponseSpec.runtime = NoResponse
+    def expected(self, walk: Walk) -> Effect | None:
+        return takes_response(walk, f"{self.kind} {self.name!r}", self.verdict)

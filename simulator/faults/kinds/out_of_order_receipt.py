@@ -10,11 +10,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..base import MAX_DELAY_MS, Fault, FaultSpec, Stage, fault_kind
+from ..analytic import Effect, Walk
+from ..base import MAX_DELAY_MS, Fault, FaultSpec, FaultStage
 from ..outcome import Outcome, Submission
+from ..registry import fault_kind
 
 
-@fault_kind
 class OutOfOrderReceiptSpec(FaultSpec):
     """Hold back the receipt of `probability` of messages by `extra_delay_ms`."""
 
@@ -22,17 +23,15 @@ class OutOfOrderReceiptSpec(FaultSpec):
     extra_delay_ms: float = Field(default=500, gt=0, le=MAX_DELAY_MS, description="added to the receipt delay of a hit")
 
 
+@fault_kind(OutOfOrderReceiptSpec, stage=FaultStage.LINK)
 class OutOfOrderReceipt(Fault):
     spec: OutOfOrderReceiptSpec
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
-        if not self.draw():
-            return
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         if outcome.submit_status:
-            return  # refused at submit: no receipt to hold back
-        self.hits += 1
+            return False  # refused at submit: no receipt to hold back
         outcome.receipt_delay += self.spec.extra_delay_ms / 1000
+        return True
 
-
-OutOfOrderReceiptSpec.stage = Stage.LINK
-OutOfOrderReceiptSpec.runtime = OutOfOrderReceipt
+    def expected(self, walk: Walk) -> Effect | None:
+        return None  # timing only

@@ -12,8 +12,10 @@ from pydantic import BaseModel, Field, model_validator
 
 from simulator.smpp.constants import MessageState
 
-from ..base import FAULT_CONFIG, Fault, FaultSpec, Stage, fault_kind
+from ..analytic import Effect, Walk, settles_unsettled
+from ..base import FAULT_CONFIG, Fault, FaultSpec, FaultStage
 from ..outcome import Outcome, SlaClass, Submission
+from ..registry import fault_kind
 
 
 class FailedReceipt(BaseModel):
@@ -23,7 +25,6 @@ class FailedReceipt(BaseModel):
     err: str = Field(default="069", max_length=3)
 
 
-@fault_kind
 class ProviderFailureSpec(FaultSpec):
     """Fail `probability` of eligible messages: refuse them with `submit_status`, or accept them
     and send a failed `receipt`. With both given, `submit_share` of the hits are refusals."""
@@ -34,7 +35,7 @@ class ProviderFailureSpec(FaultSpec):
     submit_share: float = Field(default=0.5, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _something_fails(self) -> "ProviderFailureSpec":
+    def _something_fails(self) -> ProviderFailureSpec:
         if self.submit_status is None and self.receipt is None:
             object.__setattr__(self, "receipt", FailedReceipt())
         if self.submit_status is not None and not 0 < self.submit_status <= 0xFFFFFFFF:
@@ -42,16 +43,16 @@ class ProviderFailureSpec(FaultSpec):
         return self
 
 
+@fault_kind(ProviderFailureSpec, stage=FaultStage.NETWORK,
+            sla=(SlaClass.DEFINITE_FAILURE, "provider_failure"))
 class ProviderFailure(Fault):
     spec: ProviderFailureSpec
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
-        if outcome.settled:
-            return
-        if not self.draw():
-            return
+    def eligible(self, submission: Submission, outcome: Outcome, now: float) -> bool:
+        return not outcome.settled
+
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         spec = self.spec
-        self.hits += 1
         refuse = spec.receipt is None or (spec.submit_status is not None and self.random.random() < spec.submit_share)
         if refuse:
             assert spec.submit_status is not None
@@ -59,8 +60,8 @@ class ProviderFailure(Fault):
         else:
             assert spec.receipt is not None
             outcome.fail(MessageState.from_stat(spec.receipt.state), spec.receipt.err)
-        self.classify(outcome, SlaClass.DEFINITE_FAILURE, "provider_failure")
+        self.classify(outcome)
+        return True
 
-
-ProviderFailureSpec.stage = Stage.NETWORK
-ProviderFailureSpec.runtime = ProviderFailure
+    def expected(self, walk: Walk) -> Effect | None:
+        return settles_unsettled(self.verdict)

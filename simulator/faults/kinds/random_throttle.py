@@ -13,8 +13,10 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from simulator.smpp.constants import CommandStatus
 
-from ..base import FAULT_CONFIG, MAX_SCENARIO_S, Fault, FaultSpec, Stage, fault_kind
+from ..analytic import Effect, Walk, settles_unsettled
+from ..base import FAULT_CONFIG, MAX_SCENARIO_S, Fault, FaultSpec, FaultStage
 from ..outcome import Outcome, SlaClass, Submission
+from ..registry import fault_kind
 
 
 class TimeWindow(BaseModel):
@@ -35,7 +37,6 @@ class TimeWindow(BaseModel):
         return self.start_s <= now and (self.end_s is None or now < self.end_s)
 
 
-@fault_kind
 class ThrottleSpec(FaultSpec):
     kind: Literal["throttle"] = "throttle"
     status: int = Field(default=CommandStatus.ESME_RTHROTTLED, description="e.g. 0x58, 0x14, 0x400-0x4FF")
@@ -49,21 +50,21 @@ class ThrottleSpec(FaultSpec):
         return value
 
 
+@fault_kind(ThrottleSpec, stage=FaultStage.ADMISSION, sla=(SlaClass.EXCLUDED, "carrier_control"))
 class Throttle(Fault):
     spec: ThrottleSpec
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
-        if outcome.submit_status:
-            return
+    def eligible(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         window = self.spec.window
-        if window is not None and not window.contains(now):
-            return
-        if not self.draw():
-            return
-        self.hits += 1
+        return not outcome.submit_status and (window is None or window.contains(now))
+
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         outcome.refuse(self.spec.status)
-        self.classify(outcome, SlaClass.EXCLUDED, "carrier_control")
+        self.classify(outcome)
+        return True
 
-
-ThrottleSpec.stage = Stage.ADMISSION
-ThrottleSpec.runtime = Throttle
+    def expected(self, walk: Walk) -> Effect | None:
+        if self.spec.window is not None:
+            walk.time_dependent(self.name, "a throttle window", self.verdict.sla_class.value)
+            return None
+        return settles_unsettled(self.verdict)

@@ -10,11 +10,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..base import MAX_COUNT, Fault, FaultSpec, Stage, fault_kind
+from ..analytic import Effect, Walk
+from ..base import MAX_COUNT, Fault, FaultSpec, FaultStage
 from ..outcome import Outcome, Submission
+from ..registry import fault_kind
 
 
-@fault_kind
 class ResetMidPduSpec(FaultSpec):
     """Cut a response and reset: with `probability` per submit, counting only submits that arrive
     once the bind has received `after_pdus` PDUs (its bind request included) when that is given."""
@@ -24,18 +25,23 @@ class ResetMidPduSpec(FaultSpec):
                                    description="PDUs received on the bind, bind included")
 
 
+@fault_kind(ResetMidPduSpec, stage=FaultStage.LINK)
 class ResetMidPdu(Fault):
     spec: ResetMidPduSpec
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
+    def eligible(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         after = self.spec.after_pdus
         link = submission.link
-        if after is not None and (link is None or link.pdus < after):
-            return
-        if not self.claim_response(outcome):
-            return
+        return after is None or (link is not None and link.pdus >= after)
+
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
+        if outcome.response_taken:
+            return False  # an earlier link fault decided what becomes of the response
         outcome.link_action = "reset_mid_pdu"
+        return True
 
-
-ResetMidPduSpec.stage = Stage.LINK
-ResetMidPduSpec.runtime = ResetMidPdu
+    def expected(self, walk: Walk) -> Effect | None:
+        if self.spec.after_pdus is not None:
+            walk.link_history.append(f"reset_mid_pdu {self.name!r}")
+            return None
+        return lambda track: track._replace(link_free=False) if track.link_free else None

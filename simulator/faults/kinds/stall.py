@@ -10,11 +10,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..base import MAX_SCENARIO_S, Fault, FaultSpec, Stage, fault_kind
+from ..analytic import Effect, Walk
+from ..base import MAX_SCENARIO_S, Fault, FaultSpec, FaultStage
 from ..outcome import Outcome, Submission
+from ..registry import fault_kind
 
 
-@fault_kind
 class StallSpec(FaultSpec):
     """Responses to submits received inside a window go out when the window ends (or later, if
     latency had them due later). Other PDUs (enquire_link, binds) are answered as usual."""
@@ -53,18 +54,18 @@ class StallSpec(FaultSpec):
         return end if self.end_s is None else min(end, self.end_s)
 
 
+@fault_kind(StallSpec, stage=FaultStage.LINK)
 class Stall(Fault):
     spec: StallSpec
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
+    def eligible(self, submission: Submission, outcome: Outcome, now: float) -> bool:
+        return self.spec.window_end(now) is not None
+
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         end = self.spec.window_end(now)
-        if end is None:
-            return
-        if not self.draw():
-            return
-        self.hits += 1
+        assert end is not None  # eligible() said so
         outcome.response_delay = max(outcome.response_delay, end - now)
+        return True
 
-
-StallSpec.stage = Stage.LINK
-StallSpec.runtime = Stall
+    def expected(self, walk: Walk) -> Effect | None:
+        return None  # timing only

@@ -1,13 +1,5 @@
-"""Scenario sections that act as faults (number plan, blacklists, sending rules, throttling).
+"""Scenario sections that act as faults: the number plan, blacklists, sending rules, throttling.
 
-Each module here registers a builder with @section; the pipeline imports them all and sorts the
-results by stage. Adding a section is adding a file here (and its model in simulator/scenario.py).
+Each module here declares one SectionFault with @scenario_section (simulator.faults.registry loads
+them all, with the kinds); its model is the section's in simulator.scenario.
 """
-
-from __future__ import annotations
-
-import importlib
-import pkgutil
-
-for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    importlib.import_module(f"{__name__}.{_module.name}")

@@ -33,19 +33,17 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from simulator.scenario import NumberGroup, Numbers, ScenarioError, StateBehaviour, normalize_number
 from simulator.smpp.constants import CommandStatus, MessageState
 
-from ..base import SectionFault, Stage
-from ..outcome import Outcome, SlaClass, Submission
-from ..pipeline import section
+from ..base import FaultEnv, FaultStage, SectionFault
+from ..outcome import Outcome, SlaClass, Submission, Verdict
+from ..registry import scenario_section
 
 if TYPE_CHECKING:
     from simulator.scenario import Scenario
-
-    from ..pipeline import FaultEnv
 
 EXPIRY_FACTOR = 10.0  # an EXPIRED receipt comes this many carrier receipt delays after the submit
 UNSTABLE_FAILURE_SHARE = 0.30
@@ -83,6 +81,10 @@ class Behaviour:
     @property
     def delivers(self) -> bool:
         return not self.submit_status and self.final_state is MessageState.DELIVERED
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.sla_class, self.reason)
 
 
 class StateMix:
@@ -161,10 +163,10 @@ def resolve(state: str, mix: list[StateBehaviour], name: str) -> list[Behaviour]
 Entry = tuple[str, StateMix]  # (group name, the group's state mix)
 
 
+@scenario_section(stage=FaultStage.SUBSCRIBER)
 class NumberPlan(SectionFault):
     """The `numbers:` section at run time: state lookup and the state's outcome, per message."""
 
-    stage: ClassVar[Stage] = Stage.SUBSCRIBER
     spec: Numbers  # type: ignore[assignment]
 
     def __init__(self, section: Numbers, env: FaultEnv, name: str = "numbers") -> None:
@@ -251,23 +253,30 @@ class NumberPlan(SectionFault):
         return self.entry_for(number)[1].state
 
     # ---------------------------------------------------------------- the decision
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         r = self.random.random()  # exactly one draw per message, whatever happens next
         if outcome.settled:
-            return
+            return False
         behaviour = self.entry_for(submission.destination)[1].pick(r)
         if behaviour.delivers:
             if behaviour.delay is not None:
                 outcome.receipt_delay = behaviour.delay
-            return
-        self.hits += 1
+            return False
         if behaviour.submit_status:
             outcome.refuse(behaviour.submit_status)
         else:
             outcome.fail(behaviour.final_state, behaviour.err)
             if behaviour.delay is not None:
                 outcome.receipt_delay = behaviour.delay
-        self.classify(outcome, behaviour.sla_class, behaviour.reason)
+        self.classify(outcome, behaviour.verdict)
+        return True
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, env: FaultEnv) -> NumberPlan | None:
+        numbers = scenario.numbers
+        if not numbers.groups and numbers.default_state == "active" and "active" not in numbers.states:
+            return None
+        return cls(numbers, env, "numbers")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -321,11 +330,3 @@ def _segments(length: int, ranges: list[tuple[int, int, Entry]]) -> tuple[list[s
             ends.append(end)
             entries.append(owner)
     return [f"{n:0{length}d}" for n in starts], [f"{n:0{length}d}" for n in ends], entries
-
-
-@section
-def build_number_plan(scenario: Scenario, env: FaultEnv) -> NumberPlan | None:
-    numbers = scenario.numbers
-    if not numbers.groups and numbers.default_state == "active" and "active" not in numbers.states:
-        return None
-    return NumberPlan(numbers, env, "numbers")

@@ -21,21 +21,19 @@ is still being delayed (see Smsc._respond).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from simulator.smpp.constants import CommandStatus
 
-from ..base import SectionFault, Stage
-from ..outcome import Outcome, SlaClass, Submission
-from ..pipeline import section
+from ..base import FaultEnv, FaultStage, SectionFault
+from ..outcome import Outcome, SlaClass, Submission, Verdict
+from ..registry import scenario_section
 
 if TYPE_CHECKING:
     from simulator.scenario import Account, Carrier, Scenario, Throughput
 
-    from ..pipeline import FaultEnv
-
-TRAFFIC_CONTROL = "platform_traffic_control"
-HIGH_CONCURRENCY = "unnotified_high_concurrency"
+TRAFFIC_CONTROL = Verdict(SlaClass.EXCLUDED, "platform_traffic_control")
+HIGH_CONCURRENCY = Verdict(SlaClass.EXCLUDED, "unnotified_high_concurrency")
 DAY = 86_400.0
 _EPSILON = 1e-9  # float refill arithmetic: 0.1 s at 10/s is one token, not 0.9999999
 
@@ -123,10 +121,9 @@ class AccountLimiter:
         return bucket
 
 
+@scenario_section(stage=FaultStage.ADMISSION)
 class Throttling(SectionFault):
     """The accounts' throughput, window and quota limits, as one scenario section."""
-
-    stage: ClassVar[Stage] = Stage.ADMISSION
 
     def __init__(self, section: Carrier, env: FaultEnv, name: str = "throttling") -> None:
         super().__init__(section, env, name)
@@ -142,55 +139,49 @@ class Throttling(SectionFault):
             return math.floor(now / DAY)
         return math.floor((self.env.started_wall + now + limiter.utc_offset) / DAY)
 
-    def on_submit(self, submission: Submission, outcome: Outcome, now: float) -> None:
+    def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         if outcome.submit_status:
-            return  # refused before it reached us: it counts against nothing
+            return False  # refused before it reached us: it counts against nothing
         limiter = self.limiters.get(submission.account)
         if limiter is None:
-            return
+            return False
         config = limiter.config
         need = max(1, submission.segments)
         link = submission.link
         if config.window is not None and link is not None and link.outstanding >= config.window:
-            self._refuse(outcome, "window", CommandStatus.ESME_RMSGQFUL, TRAFFIC_CONTROL)
-            return
+            return self._refuse(outcome, "window", CommandStatus.ESME_RMSGQFUL, TRAFFIC_CONTROL)
         bind_bucket = account_bucket = None
         if config.bind_throughput is not None:
             bind_id = link.bind_id if link is not None else submission.bind_id
             bind_bucket = limiter.bind_bucket(config.bind_throughput, bind_id, now)
             if not bind_bucket.admits(need, now):
-                self._refuse(outcome, "bind_throughput", config.throttle_status, TRAFFIC_CONTROL)
-                return
+                return self._refuse(outcome, "bind_throughput", config.throttle_status, TRAFFIC_CONTROL)
         if config.throughput is not None:
             account_bucket = limiter.account_bucket(config.throughput, now)
             if not account_bucket.admits(need, now):
-                self._refuse(outcome, "throughput", config.throttle_status, TRAFFIC_CONTROL)
-                return
+                return self._refuse(outcome, "throughput", config.throttle_status, TRAFFIC_CONTROL)
         quota = limiter.quota
         if quota is not None and not quota.admits(need, self.quota_day(limiter, now)):
-            self._refuse(outcome, "daily_quota", config.throttle_status, HIGH_CONCURRENCY)
-            return
+            return self._refuse(outcome, "daily_quota", config.throttle_status, HIGH_CONCURRENCY)
         if bind_bucket is not None:
             bind_bucket.take(need)
         if account_bucket is not None:
             account_bucket.take(need)
         if quota is not None:
             quota.used += need
+        return False
 
-    def _refuse(self, outcome: Outcome, limit: str, status: int, reason: str) -> None:
-        self.hits += 1
+    def _refuse(self, outcome: Outcome, limit: str, status: int, verdict: Verdict) -> bool:
         self.refused[limit] += 1
         outcome.refuse(status)
-        outcome.sla_class = SlaClass.EXCLUDED
-        outcome.reason = reason
-        outcome.decided_by = self.name
+        self.classify(outcome, verdict)
+        return True
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, env: FaultEnv) -> Throttling | None:
+        """The throttling section, or None when no account has a limit."""
+        throttling = cls(scenario.carrier, env)
+        return throttling if throttling.limiters else None
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "refused": dict(self.refused)}
-
-
-@section
-def build_throttling(scenario: Scenario, env: FaultEnv) -> Throttling | None:
-    """The throttling section, or None when no account has a limit."""
-    throttling = Throttling(scenario.carrier, env)
-    return throttling if throttling.limiters else None

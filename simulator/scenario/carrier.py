@@ -1,0 +1,92 @@
+"""The `carrier:` section: the SMSC itself, where it listens, its accounts and their limits.
+
+Owns: Carrier, Account, Throughput. Not here: how the limits act (simulator.faults.sections.throttle).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import MAX_COUNT, MAX_DELAY_MS, MAX_RATE, MAX_SECONDS, MAX_SEED, CString, Model, Status
+
+BindType = Literal["transmitter", "receiver", "transceiver"]
+
+
+class Throughput(Model):
+    rate: float = Field(gt=0, le=MAX_RATE, description="messages (segments) per second")
+    burst: int = Field(ge=1, le=MAX_COUNT, description="bucket size: how many may come at once")
+
+
+class Account(Model):
+    """An ESME account: who may bind, how, and how much it may send."""
+
+    system_id: CString = Field(min_length=1, max_length=15)
+    password: CString = Field(max_length=8)
+    bind_types: list[BindType] = ["transmitter", "receiver", "transceiver"]
+    max_binds: int = Field(default=8, ge=1, le=MAX_COUNT)
+    throughput: Throughput | None = Field(default=None, description="token bucket for the account")
+    bind_throughput: Throughput | None = Field(default=None, description="token bucket for each bind")
+    window: int | None = Field(default=None, ge=1, le=MAX_COUNT,
+                               description="unanswered submits per bind (RMSGQFUL)")
+    daily_quota: int | None = Field(default=None, ge=1, le=MAX_SEED,
+                                    description="segments per day (RTHROTTLED past it)")
+    quota_day: str = Field(default="scenario", pattern=r"^(scenario|UTC|[+-]\d\d:\d\d)$",
+                           description="days of the quota: 24 h from the scenario start, or midnight UTC / +08:00")
+    throttle_status: Status = Field(default=0x58, description="status for rate and quota refusals")
+
+
+def _default_accounts() -> list[Account]:
+    return [Account(system_id="qa", password="qa-pass")]
+
+
+class Carrier(Model):
+    """The SMSC itself: where it listens, its accounts, its windows and timers."""
+
+    listen: str = "127.0.0.1:2775"
+    control: str | None = Field(default="127.0.0.1:8775", description="HTTP control API host:port; null: off")
+    system_id: CString = Field(default="carrier-sim", max_length=15)
+    accounts: list[Account] = Field(default_factory=_default_accounts, min_length=1)
+    receipt_delay_ms: float = Field(default=100, ge=0, le=MAX_DELAY_MS,
+                                    description="default delay before a receipt")
+    deliver_window: int = Field(default=100, ge=1, le=10_000, description="unanswered deliver_sm per bind")
+    response_timeout_s: float = Field(default=10, gt=0, le=MAX_SECONDS,
+                                      description="wait for a deliver_sm_resp")
+    retry_delay_s: float = Field(default=1, gt=0, le=MAX_SECONDS,
+                                 description="first retry of a refused deliver_sm")
+    enquire_link_interval_s: float = Field(default=30, gt=0, le=MAX_SECONDS,
+                                           description="idle time before we probe")
+    bind_timeout_s: float = Field(default=30, gt=0, le=MAX_SECONDS,
+                                  description="a connection must bind within this")
+    receipt_ttl_s: float = Field(default=86_400, gt=0, le=30 * MAX_SECONDS,
+                                 description="queued receipts expire after this")
+    max_queued_per_account: int = Field(default=200_000, ge=1, le=MAX_COUNT)
+    message_store_size: int = Field(default=2_000_000, ge=1, le=MAX_COUNT,
+                                    description="messages kept for query_sm")
+
+    @field_validator("listen", "control")
+    @classmethod
+    def _listen_is_host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        host, _, port = value.rpartition(":")
+        if not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
+            raise ValueError("must be host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_accounts(self) -> "Carrier":
+        seen = [a.system_id for a in self.accounts]
+        dupes = sorted({s for s in seen if seen.count(s) > 1})
+        if dupes:
+            raise ValueError(f"system_id must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
