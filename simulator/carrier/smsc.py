@@ -34,7 +34,7 @@ from simulator.smpp.receipt import receipt_text_fast, receipt_tlvs_fast
 from simulator.smpp.session import BindState
 from simulator.smpp.tlv import read_int
 
-from simulator.ledger.writer import LedgerError, LedgerWriter
+from simulator.ledger.writer import LedgerWriteError, LedgerWriter
 
 from .connection import SmscConnection
 from .delivery import DeliveryRouter, PendingDelivery
@@ -542,7 +542,7 @@ class Smsc:
             conn.link.outstanding += 1  # unanswered until the commit: it counts in the window
         try:
             ledger.add_message(row, self._respond_when_durable, (conn, resp, outcome, about))
-        except LedgerError as exc:
+        except LedgerWriteError as exc:
             log.error("cannot record a submit: %s; answering ESME_RSYSERR", exc)
             if conn.link is not None:
                 conn.link.outstanding -= 1
@@ -664,7 +664,7 @@ class Smsc:
             return
         try:
             ledger.add_final(row, then, message)
-        except LedgerError as exc:
+        except LedgerWriteError as exc:
             log.error("cannot record a final state: %s", exc)
 
     def _send_final_receipts(self, message: Message) -> None:
@@ -724,7 +724,7 @@ class Smsc:
             if self.ledger is not None:
                 try:
                     self.ledger.add_delivery(row)
-                except LedgerError as exc:
+                except LedgerWriteError as exc:
                     log.error("cannot record a delivery: %s", exc)
         if how != "acked":
             log.warning("%s for %s %s: %s", item.kind, item.message.message_id if item.message else "MO", how, item.pdu)
