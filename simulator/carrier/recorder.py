@@ -66,13 +66,13 @@ class Recorder:
 
     # ---------------------------------------------------------------- finals
     def final(self, message: Message, sla_class: str, reason: str, then: Callable[[Message], None] | None) -> None:
-        """Record the message's final state; `then(message)` runs once it is durable (at once when
-        nothing records, or when the ledger refused it: that is logged)."""
-        ledger = self.ledger
-        if ledger is None and not self.observers:
+        """Record the message's final state; `then(message)` runs once it is durable (at once when no
+        ledger takes it; never when the ledger refused it, which is logged)."""
+        if not self.recording:
             if then is not None:
                 then(message)
             return
+        ledger = self.ledger
         state = message.state
         row = FinalRow(self.run_id, message.message_id, message.destination, _STAT[state],
                        message.outcome.error_code if state is not MessageState.DELIVERED else "000",
@@ -91,7 +91,7 @@ class Recorder:
     # ---------------------------------------------------------------- deliveries
     def delivery(self, item: PendingDelivery, result: str) -> None:
         """Record what became of a deliver_sm: acked / expired / overflowed / unsendable."""
-        if self.ledger is None and not self.observers:
+        if not self.recording:
             return
         message = item.message
         if message is not None:
