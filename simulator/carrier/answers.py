@@ -48,16 +48,15 @@ class Answers:
         there is no ledger. `about`: the message(s) the response gives an id to; their notifications
         wait for it (Receipts.release)."""
         recorder = self.recorder
-        if row is not None:
-            recorder.observe_message(row)
-        ledger = recorder.ledger
-        if ledger is None or row is None:
+        if recorder.ledger is None or row is None:
+            if row is not None:
+                recorder.observe_message(row)
             self.respond(conn, resp, outcome, about)
             conn.answering = resp.sequence  # answered, or it will be (see SmscConnection._handler_failed)
             return
         self._held(conn)  # unanswered until the commit: it counts in the window
         try:
-            ledger.add_message(row, self._when_durable, (conn, resp, outcome, about))
+            recorder.message(row, self._when_durable, (conn, resp, outcome, about))
         except LedgerWriteError as exc:
             log.error("cannot record a submit: %s; answering ESME_RSYSERR", exc)
             self._released(conn)

@@ -60,9 +60,17 @@ class Recorder:
                           time.time(), int(status), 1, SlaClass.EXCLUDED.value, "invalid_request", "carrier")
 
     def observe_message(self, row: MessageRow) -> None:
-        """Hand a message row to the observers (the ledger takes it with add_message)."""
+        """Hand a message row to the observers only (there is no ledger)."""
         for observer in self.observers:
             observer.on_message(row)
+
+    def message(self, row: MessageRow, then: Callable[[Any], None] | None = None, arg: Any = None) -> None:
+        """Hand a message row to the observers, then to the ledger, which runs `then(arg)` once the
+        row is durable. Raises LedgerWriteError when the ledger failed (the observers have it)."""
+        for observer in self.observers:
+            observer.on_message(row)
+        assert self.ledger is not None, "message() needs a ledger; observe_message() without one"
+        self.ledger.add_message(row, then, arg)
 
     # ---------------------------------------------------------------- finals
     def final(self, message: Message, sla_class: str, reason: str, then: Callable[[Message], None] | None) -> None:
