@@ -8,6 +8,7 @@ import struct
 
 import pytest
 
+from simulator.carrier.decider import DeciderDefaults
 from simulator.esme import Esme, EsmeError
 from simulator.faults.outcome import Outcome
 from simulator.smpp.coding import parse_udh
@@ -34,7 +35,7 @@ from .waiting import eventually
 S = CommandStatus
 
 
-class Scripted:
+class Scripted(DeciderDefaults):
     """A decider for tests: outcomes by destination prefix, else delivered quickly."""
 
     def __init__(self, rules: dict[str, Outcome], default: Outcome | None = None) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from simulator.carrier.decider import DeciderDefaults
 from simulator.control.http import ControlServer
 from simulator.carrier.smsc import Smsc
 from simulator.esme import Esme
@@ -115,9 +116,9 @@ async def test_a_receipt_that_cannot_be_encoded_is_dropped_and_reported_and_the_
     """The second line of defence, under the exact conditions of the issue (durability commit, the
     receipt built in a commit callback): with the edge check switched off, the unsendable receipt is
     counted and reported once, and submits and receipts keep flowing."""
-    import simulator.carrier.smsc as smsc_module
+    import simulator.carrier.submits as submits_module
 
-    monkeypatch.setattr(smsc_module, "MAX_ADDRESS", 64)
+    monkeypatch.setattr(submits_module, "MAX_ADDRESS", 64)
     smsc = await ledgered(make_smsc, tmp_path)
     sender = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
     with caplog.at_level(logging.ERROR, logger="carrier_sim"):
@@ -190,7 +191,7 @@ def test_a_scenario_fault_with_a_non_finite_or_unbounded_number_is_a_file_line_e
     assert f"bad.yaml:{line}" in str(refused.value) and field in str(refused.value)
 
 
-class InfiniteOnce:
+class InfiniteOnce(DeciderDefaults):
     """A decider that, once, asks for a response delay that is not a number (as the PUT above used
     to): the carrier must answer that submit ESME_RSYSERR, not die in the ack reader."""
 
@@ -307,7 +308,7 @@ async def test_an_mo_with_a_long_source_is_refused_by_the_python_api_and_over_mq
 
 
 # ============================================================================= the supervisor
-class RaisesTwice:
+class RaisesTwice(DeciderDefaults):
     """The default decider, except that its first two decisions raise."""
 
     def __init__(self) -> None:
@@ -360,7 +361,7 @@ def ledger_rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
 async def test_a_commit_callback_that_raises_once_does_not_stop_the_acknowledgement_reader(
         make_smsc, tmp_path, caplog):
     smsc = await ledgered(make_smsc, tmp_path)
-    real = smsc._send_final_receipts
+    real = smsc.receipts.send_final_receipts
     broken = []
 
     def send_final_receipts_once_broken(message):
@@ -369,7 +370,7 @@ async def test_a_commit_callback_that_raises_once_does_not_stop_the_acknowledgem
             raise RuntimeError("injected: a commit callback broke")
         real(message)
 
-    smsc._send_final_receipts = send_final_receipts_once_broken  # type: ignore[method-assign]
+    smsc.receipts.send_final_receipts = send_final_receipts_once_broken  # type: ignore[method-assign]
     victim = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
     with caplog.at_level(logging.ERROR, logger="carrier_sim"):
         assert (await victim.submit(GOOD, registered_delivery=1, timeout=BOUND)).status == 0
@@ -384,7 +385,7 @@ async def test_a_commit_callback_that_raises_once_does_not_stop_the_acknowledgem
     victim.close()
 
 
-class LinkCheckRaisesOnce:
+class LinkCheckRaisesOnce(DeciderDefaults):
     """A decider whose periodic link check raises once: the housekeeping loop's body fails."""
 
     wants_link_checks = True
@@ -429,9 +430,9 @@ async def test_a_timer_item_that_raises_does_not_stop_the_others_in_its_tick(mak
 
     due = smsc.clock() + 0.01
     with caplog.at_level(logging.ERROR, logger="carrier_sim"):
-        smsc._schedule_call(due, fired.append, "before")
-        smsc._schedule_call(due, broken_timer, None)
-        smsc._schedule_call(due, fired.append, "after")
+        smsc.schedule(due, fired.append, "before")
+        smsc.schedule(due, broken_timer, None)
+        smsc.schedule(due, fired.append, "after")
         await asyncio.sleep(0.1)
         await still_served(smsc)
     assert fired == ["before", "after"]
@@ -448,7 +449,7 @@ async def test_a_handler_that_raises_answers_the_request_and_keeps_the_link(make
     def broken(conn, pdu):
         raise RuntimeError("injected: a handler broke")
 
-    monkeypatch.setitem(smsc._dispatch, CommandId.enquire_link, broken)
+    monkeypatch.setitem(smsc.handlers, CommandId.enquire_link, broken)
     with caplog.at_level(logging.ERROR, logger="carrier_sim"):
         resp = await esme.request(EnquireLink(), timeout=BOUND)
     assert (resp.command_id, resp.status) == (CommandId.generic_nack, S.ESME_RSYSERR)

@@ -1,14 +1,14 @@
 """The ledger's failure paths (simulator/ledger/writer.py, simulator/ledger/process.py), as the API
 promises them: a record is acknowledged only after its COMMIT, and a ledger that cannot be written
-says so (LedgerError, `failed`, ESME_RSYSERR, exit 2) instead of swallowing it.
+says so (LedgerWriteError, `failed`, ESME_RSYSERR, exit 2) instead of swallowing it.
 
 - The writer process dies mid-run with commits pending (SIGSTOP, then SIGKILL: nothing it was handed
   is committed): `failed` names it, the pending callbacks never run, every later add raises
-  LedgerError, close() returns; through the carrier, the submits in flight are never acknowledged,
+  LedgerWriteError, close() returns; through the carrier, the submits in flight are never acknowledged,
   the next one is refused with ESME_RSYSERR, and the ledger holds exactly what was acknowledged.
 - The simulator goes away while the writer runs: what it was handed is committed and the run closed.
 - A ledger that cannot be opened (a directory, a file that is not SQLite), a bad first frame, a bad
-  durability value: LedgerError or ValueError before anything is acknowledged; `carrier-sim serve`
+  durability value: LedgerWriteError or ValueError before anything is acknowledged; `carrier-sim serve`
   exits 2 with one line naming the ledger, and never listens.
 
 Real writer processes, real SQLite files, real sockets; every wait has a deadline.
@@ -32,7 +32,7 @@ import pytest
 from simulator.esme import Esme
 from simulator.ledger import schema
 from simulator.ledger.process import ACK, LENGTH
-from simulator.ledger.writer import LedgerError, LedgerWriter
+from simulator.ledger.writer import LedgerWriteError, LedgerWriter
 from simulator.smpp.constants import CommandStatus
 
 from .conftest import carrier
@@ -96,9 +96,9 @@ async def test_a_writer_killed_with_commits_pending_fails_and_acknowledges_nothi
         os.kill(writer.pid, signal.SIGKILL)
     await until(lambda: writer.failed is not None, "the writer's death to be noticed")
     assert writer.failed.startswith("the ledger writer stopped"), writer.failed
-    with pytest.raises(LedgerError, match="failed: the ledger writer stopped"):
+    with pytest.raises(LedgerWriteError, match="failed: the ledger writer stopped"):
         writer.add_message(message_row("m3"), acked.append, "m3")
-    with pytest.raises(LedgerError):
+    with pytest.raises(LedgerWriteError):
         writer.add_audit(time.time(), "test", "pytest", {})
     await asyncio.wait_for(writer.close(), 30)
     assert writer.pid is None
@@ -186,7 +186,7 @@ async def test_a_ledger_that_cannot_be_opened_raises_ledger_error_at_start(tmp_p
         path.write_bytes(b"these are not the octets of a SQLite database\n" * 100)
         reason = "file is not a database"
     writer = LedgerWriter(path, run_id=RUN)
-    with pytest.raises(LedgerError) as raised:
+    with pytest.raises(LedgerWriteError) as raised:
         await asyncio.wait_for(writer.start(), 60)
     assert str(raised.value) == f"cannot open ledger {path}: {reason}"
     await asyncio.wait_for(writer.close(), 30)  # reaps the writer process that refused

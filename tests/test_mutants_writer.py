@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from simulator.ledger.process import ACK, LENGTH
-from simulator.ledger.writer import LedgerError, LedgerWriter
+from simulator.ledger.writer import LedgerWriteError, LedgerWriter
 
 from .ledger_rows import delivery, final, message
 
@@ -166,7 +166,7 @@ async def test_start_creates_the_ledgers_directories(tmp_path, spawner):
 
 async def test_a_writer_that_is_not_ready_properly_fails_the_start(tmp_path, spawner):
     spawner.options = {"ready": 5}
-    with pytest.raises(LedgerError) as info:
+    with pytest.raises(LedgerWriteError) as info:
         await started(tmp_path, spawner)
     assert str(info.value) == f"ledger writer for {tmp_path / 'ledger.sqlite'} did not start properly"
 
@@ -177,7 +177,7 @@ async def test_a_writer_that_exits_before_it_is_ready_fails_the_start_with_its_s
     starting = asyncio.ensure_future(writer.start())
     await turns()
     spawner.proc.exit(1, b"  cannot open ledger: disk \xff full\n")
-    with pytest.raises(LedgerError) as info:
+    with pytest.raises(LedgerWriteError) as info:
         await starting
     assert str(info.value) == "cannot open ledger: disk \ufffd full"
 
@@ -188,7 +188,7 @@ async def test_a_writer_that_exits_silently_before_it_is_ready_says_which_ledger
     starting = asyncio.ensure_future(writer.start())
     await turns()
     spawner.proc.exit(1)
-    with pytest.raises(LedgerError) as info:
+    with pytest.raises(LedgerWriteError) as info:
         await starting
     assert str(info.value) == f"cannot start the ledger writer for {tmp_path / 'ledger.sqlite'}"
 
@@ -196,7 +196,7 @@ async def test_a_writer_that_exits_silently_before_it_is_ready_says_which_ledger
 async def test_the_real_writer_process_reports_why_it_cannot_open_the_ledger(tmp_path):
     (tmp_path / "ledger.sqlite").mkdir()  # a directory: SQLite cannot open it
     writer = LedgerWriter(tmp_path / "ledger.sqlite", run_id=RUN)
-    with pytest.raises(LedgerError) as info:
+    with pytest.raises(LedgerWriteError) as info:
         await writer.start()
     assert str(info.value).startswith(f"cannot open ledger {tmp_path / 'ledger.sqlite'}: ")
     await writer.close()  # the process has exited; this reaps it
@@ -206,7 +206,7 @@ async def test_a_folder_that_cannot_be_created_fails_the_start_naming_the_ledger
     (tmp_path / "a-file").write_text("")
     path = tmp_path / "a-file" / "runs" / "ledger.sqlite"
     writer = LedgerWriter(path, run_id=RUN)
-    with pytest.raises(LedgerError) as info:
+    with pytest.raises(LedgerWriteError) as info:
         await writer.start()
     assert str(info.value) == f"cannot open ledger {path}: cannot create its folder: Not a directory"
     assert isinstance(info.value.__cause__, NotADirectoryError)
@@ -216,7 +216,7 @@ async def test_a_folder_that_cannot_be_created_fails_the_start_naming_the_ledger
 async def test_a_failed_start_kills_the_writer_process_and_waits_for_it(tmp_path, spawner):
     spawner.options = {"ready": 5}  # running, but not ready properly
     writer = LedgerWriter(tmp_path / "ledger.sqlite", run_id=RUN)
-    with pytest.raises(LedgerError):
+    with pytest.raises(LedgerWriteError):
         await writer.start()
     assert spawner.proc.killed and spawner.proc.returncode == -9
     assert writer.pid is None
@@ -230,7 +230,7 @@ async def test_a_writer_that_already_exited_is_reaped_without_a_signal(tmp_path,
     starting = asyncio.ensure_future(writer.start())
     await turns()
     spawner.proc.exit(1, b"no")
-    with pytest.raises(LedgerError):
+    with pytest.raises(LedgerWriteError):
         await starting
     assert not spawner.proc.killed and spawner.proc.returncode == 1
     assert writer.pid is None
@@ -239,7 +239,7 @@ async def test_a_writer_that_already_exited_is_reaped_without_a_signal(tmp_path,
 async def test_a_writer_gone_when_it_is_killed_after_a_failed_start_still_gives_the_ledger_error(tmp_path, spawner):
     spawner.options = {"ready": 5, "vanishes": True}
     writer = LedgerWriter(tmp_path / "ledger.sqlite", run_id=RUN)
-    with pytest.raises(LedgerError) as info:
+    with pytest.raises(LedgerWriteError) as info:
         await writer.start()
     assert str(info.value) == f"ledger writer for {tmp_path / 'ledger.sqlite'} did not start properly"
     assert spawner.proc.returncode == 0 and writer.pid is None
@@ -382,7 +382,7 @@ async def test_a_writer_that_stops_with_callbacks_waiting_fails_the_ledger_and_r
     await turns()
     assert writer.failed == "the ledger writer stopped: sqlite3.OperationalError: disk I/O \ufffd error"
     assert told == []  # never acknowledged, never answered
-    with pytest.raises(LedgerError) as info:
+    with pytest.raises(LedgerWriteError) as info:
         writer.add_message(message("m2"))
     assert str(info.value) == (f"ledger {tmp_path / 'ledger.sqlite'} failed: the ledger writer stopped: "
                                "sqlite3.OperationalError: disk I/O \ufffd error")
@@ -433,7 +433,7 @@ async def test_a_writer_that_dies_between_batches_fails_the_ledger(tmp_path, spa
     spawner.proc.exit(-9)
     await turns()  # the reason is read from the writer's stderr, which ends when it has exited
     assert writer.failed is not None  # finding F1 (docs/mutation.md), fixed: later submits are refused
-    with pytest.raises(LedgerError):
+    with pytest.raises(LedgerWriteError):
         writer.add_message(message("m2"), lambda _: None)
 
 
@@ -513,7 +513,7 @@ async def test_a_writer_that_dies_while_idle_before_any_batch_fails_the_ledger(t
     spawner.proc.exit(-9)
     await turns()
     assert writer.failed == "the ledger writer stopped: no reason given"
-    with pytest.raises(LedgerError):
+    with pytest.raises(LedgerWriteError):
         writer.add_message(message("m1"), lambda _: None)
 
 

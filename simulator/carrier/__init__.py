@@ -1,5 +1,7 @@
-"""The asyncio SMSC: listener, sessions, windows, timers, receipt delivery, message store, MO.
+"""The asyncio SMSC: smsc.py Smsc wires small collaborators (binds, submits, answers, receipts,
+queries, recorder, housekeeping) around one connection per socket; each module says what it owns.
 
-It asks simulator.faults what should happen to a message and records what did; the protocol itself
-lives in simulator.smpp. Nothing here decides outcomes by itself.
+It asks a Decider (decider.py; simulator.faults implements it) what should happen to a message and
+records what did, to RecordSinks (simulator.ledger.records); the protocol itself lives in
+simulator.smpp. Nothing here decides outcomes by itself.
 """

@@ -1,8 +1,11 @@
 """One ESME connection: a thin asyncio Protocol around the sans-IO SmppSession.
 
-It frames nothing and validates nothing itself (the session does); it hands PDUs to the Smsc,
-batches writes, applies back-pressure, and cleans up on close. It must never block the loop, and
-a handler that raises must not take the connection down: it is reported and the request answered.
+Owns: the socket, write batching (what is sent while handling received bytes goes out in one write
+at their end; anything else on the next loop turn), back-pressure, and the answer of a request whose
+handler raised. It frames nothing and validates nothing itself (the session does) and decides
+nothing (it hands each PDU to its ConnectionOwner, the Smsc). It must never block the loop, and a
+handler that raises must not take the connection down: it is reported and the request answered.
+Not here: what the PDUs mean (smsc.py and its collaborators), bind states (smpp/session.py).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import itertools
 import logging
 import socket
 import struct
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 from simulator.smpp.constants import CommandId, CommandStatus
 from simulator.smpp.pdu import GenericNack, Pdu
@@ -20,57 +24,72 @@ from simulator.smpp.session import BindState, ProtocolViolation, Role, SmppSessi
 
 from simulator.faults.outcome import LinkStats
 
+from .accounts import AccountState
 from .delivery import PendingDelivery
-
-if TYPE_CHECKING:
-    from .smsc import AccountState, Smsc
+from .stats import CarrierStats
+from .supervisor import Supervisor
 
 log = logging.getLogger("carrier_sim.connection")
 _ids = itertools.count(1)
 
 
+class ConnectionOwner(Protocol):
+    """What a connection needs of the SMSC it belongs to (smsc.py Smsc)."""
+
+    clock: Callable[[], float]
+    stats: CarrierStats
+    supervisor: Supervisor
+
+    def connection_opened(self, conn: "SmscConnection") -> None: ...
+
+    def connection_closed(self, conn: "SmscConnection", exc: Exception | None) -> None: ...
+
+    def dispatch(self, conn: "SmscConnection", pdu: Pdu) -> None: ...
+
+
 class SmscConnection(asyncio.Protocol):
     """The SMSC's end of one TCP connection."""
 
-    def __init__(self, smsc: "Smsc") -> None:
-        self.smsc = smsc
+    def __init__(self, owner: ConnectionOwner) -> None:
+        self.owner = owner
         self.id = next(_ids)
         self.session = SmppSession(Role.SMSC)
         self.transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.peer = ""
-        self.account: "AccountState | None" = None
+        self.account: AccountState | None = None
         self.bind_type = ""
         self.link: LinkStats | None = None  # set when bound; what faults see of this bind
         self.deliveries: dict[int, PendingDelivery] = {}  # sequence -> deliver_sm in flight
-        now = smsc.clock()
+        now = owner.clock()
         self.opened_at = now
         self.last_received = now
         self.enquire_sent_at: float | None = None
         self.enquire_sequence = 0
         self.closing = False
-        self._in_batch = False
-        self._dirty = False
-        self.violations = 0
+        self._in_batch = False  # handling received bytes: what is sent goes out at their end
+        self._flush_due = False  # a flush is scheduled for the next loop turn
         self.answering = -1  # the sequence of the last submit whose answer the Smsc took charge of
 
     # ---------------------------------------------------------------- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._loop = asyncio.get_running_loop()
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self.smsc.connection_opened(self)
+        self.owner.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
-        self.last_received = self.smsc.clock()
+        self.last_received = self.owner.clock()
         session = self.session
         self._in_batch = True
         try:
             events = session.receive_data(data)
             while events:
-                dispatch = self.smsc.dispatch
+                dispatch = self.owner.dispatch
                 for event in events:
                     if type(event) is ProtocolViolation:
                         self._on_violation(event)
@@ -80,7 +99,7 @@ class SmscConnection(asyncio.Protocol):
                         except Exception as exc:  # noqa: BLE001 - one request must not drop the link
                             self._handler_failed(event, exc)
                 # a bind pauses the session until it is answered; go on with what came behind it
-                events = session.receive_data(b"") if not session.paused and session._buffer else []
+                events = session.receive_data(b"") if session.has_unread else []
         finally:
             self._in_batch = False
         self.flush()
@@ -89,7 +108,7 @@ class SmscConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
-        self.smsc.connection_closed(self, exc)
+        self.owner.connection_closed(self, exc)
         self.transport = None
 
     def pause_writing(self) -> None:
@@ -103,11 +122,12 @@ class SmscConnection(asyncio.Protocol):
 
     # ---------------------------------------------------------------- sending
     def send(self, pdu: Pdu) -> int:
-        """Queue a PDU; written at the end of the current batch or on the next loop turn."""
+        """Queue a PDU; written at the end of the received bytes being handled, else on the next loop
+        turn (one write for all that is sent meanwhile)."""
         sequence = self.session.send(pdu)
-        if not self._in_batch and not self._dirty:
-            self._dirty = True
-            self.smsc.mark_dirty(self)
+        if not self._in_batch and not self._flush_due and self._loop is not None:
+            self._flush_due = True
+            self._loop.call_soon(self.flush)
         return sequence
 
     def send_delivery(self, item: PendingDelivery) -> None:
@@ -116,7 +136,7 @@ class SmscConnection(asyncio.Protocol):
         self.deliveries[sequence] = item
 
     def flush(self) -> None:
-        self._dirty = False
+        self._flush_due = False
         data = self.session.data_to_send()
         if data and self.transport is not None:
             self.transport.write(data)
@@ -156,7 +176,7 @@ class SmscConnection(asyncio.Protocol):
         """The Smsc's handler of `pdu` raised: report it; a request that is not answered yet gets a
         generic_nack ESME_RSYSERR. (Submits answer through the ledger, later: the Smsc answers those
         itself when they fail; `answering` is the sequence of the last submit it took charge of.)"""
-        self.smsc.supervisor.report(f"handling {pdu.name}", exc, f"conn {self.id} from {self.peer}")
+        self.owner.supervisor.report(f"handling {pdu.name}", exc, f"conn {self.id} from {self.peer}")
         if pdu.is_response or pdu.command_id == CommandId.generic_nack or self.answering == pdu.sequence:
             return
         if self.session.answer_queued(pdu):
@@ -164,17 +184,12 @@ class SmscConnection(asyncio.Protocol):
         try:
             self.session.send(GenericNack(sequence=pdu.sequence, status=CommandStatus.ESME_RSYSERR))
         except Exception as again:  # noqa: BLE001 - reported; the link stays up
-            self.smsc.supervisor.report("answering with generic_nack", again)
+            self.owner.supervisor.report("answering with generic_nack", again)
 
     def _on_violation(self, violation: ProtocolViolation) -> None:
-        self.violations += 1
-        self.smsc.stats.protocol_violations += 1
+        self.owner.stats.protocol_violations += 1
         name = _command_name(violation.command_id)
         log.info("%s conn %d: refused %s seq %d: %s", self.peer, self.id, name, violation.sequence, violation.detail)
-
-    @property
-    def can_receive(self) -> bool:
-        return self.session.can_receive
 
     @property
     def accepting(self) -> bool:

@@ -1,5 +1,7 @@
 """Messages the SMSC holds: the in-memory store for query_sm/cancel_sm/replace_sm, and message ids.
 
+Owns: Message (a Submission that lives on), MessageStore, MessageIdAllocator.
+
 Bounded: the oldest final messages are forgotten past `capacity` (query_sm then answers
 ESME_RINVMSGID). The durable record of every message is the ledger's job, not this store's.
 """
@@ -10,7 +12,7 @@ import time
 from collections import deque
 from typing import Any
 
-from simulator.faults.outcome import Outcome
+from simulator.faults.outcome import LinkStats, Outcome, Submission
 from simulator.smpp.constants import MessageState
 
 
@@ -29,57 +31,47 @@ class MessageIdAllocator:
         return self._format(n)
 
 
-class Message:
-    """One message (one segment, or one destination of a submit_multi) at the SMSC."""
+class Message(Submission):
+    """One message (one segment, or one destination of a submit_multi) at the SMSC: the Submission
+    the decider is asked about, then, once accepted, the message that query_sm, cancel_sm and
+    replace_sm find and that receipts are about (one object from the submit to the receipt)."""
 
-    __slots__ = (
-        "message_id",
-        "account",
-        "bind_id",
-        "source",
-        "destination",
-        "data_coding",
-        "esm_class",
-        "registered_delivery",
-        "short_message",
-        "segments",
-        "submit_time",
-        "submit_wall",
-        "outcome",
-        "state",
-        "done_time",
-        "done_wall",
-        "parked",
-    )
+    __slots__ = ("message_id", "submit_time", "submit_wall", "outcome", "state", "done_time", "done_wall", "parked")
 
     def __init__(
         self,
-        message_id: str,
         account: str,
         bind_id: int,
         source: str,
         destination: str,
         data_coding: int,
         esm_class: int,
-        registered_delivery: int,
-        short_message: bytes,
+        body: bytes,
         segments: int,
-        outcome: Outcome,
+        registered_delivery: int,
+        index: int,
+        link: LinkStats | None,
+        sar: tuple[int, int, int] | None,
         now: float,
+        wall: float,
     ) -> None:
-        self.message_id = message_id
+        # Submission's fields, set here rather than through its __init__: this runs once per message
         self.account = account
         self.bind_id = bind_id
         self.source = source
         self.destination = destination
         self.data_coding = data_coding
         self.esm_class = esm_class
-        self.registered_delivery = registered_delivery
-        self.short_message = short_message
+        self.body = body  # short_message (UDH included) or message_payload; replace_sm changes it
         self.segments = segments
-        self.outcome = outcome
+        self.registered_delivery = registered_delivery
+        self.index = index
+        self.link = link
+        self.sar = sar
+        self.message_id = ""  # given when accepted
+        self.outcome: Outcome = _UNDECIDED  # the decider's, once asked
         self.submit_time = now
-        self.submit_wall = time.time()
+        self.submit_wall = wall
         self.state = MessageState.ENROUTE
         self.done_time: float | None = None
         self.done_wall: float | None = None
@@ -95,6 +87,17 @@ class Message:
         self.state = state
         self.done_time = now
         self.done_wall = time.time()
+
+
+_UNDECIDED = Outcome()
+About = Message | list[Message] | None  # the message(s) a submit response gives an id to
+
+
+def each(about: About) -> tuple[Message, ...] | list[Message]:
+    """The messages a submit response is about (one for submit_sm/data_sm, several for submit_multi)."""
+    if about is None:
+        return ()
+    return (about,) if type(about) is Message else about
 
 
 class MessageStore:

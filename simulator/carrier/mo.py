@@ -1,8 +1,10 @@
-"""A request to inject a mobile-originated message, checked once where it enters (HTTP, MQTT, Python).
+"""A mobile-originated message: the request to inject one, checked once where it enters (HTTP, MQTT,
+Python), and the deliver_sm parts that carry it.
 
 Every value must fit the deliver_sm that carries the MO to the receivers: addresses of at most
 MAX_ADDRESS printable ASCII characters, a data_coding octet, a bounded text. A bad request raises
 MoError naming the field; it never reaches a delivery queue, which serves every client of the account.
+Not here: queueing the parts and the audit entry (smsc.py Smsc.inject_mo).
 """
 
 from __future__ import annotations
@@ -10,6 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from simulator.smpp.coding import CodingError, alphabet_of, choose_coding, split_message
+from simulator.smpp.constants import EsmClass
+from simulator.smpp.errors import PduEncodeError
+from simulator.smpp.pdu import DeliverSm
 
 # source_addr / destination_addr of a deliver_sm: C-Octet Strings of 21 octets with the NUL
 # (SMPP 3.4, 4.6.1); also the most digits of a GSM address (3GPP TS 23.040 9.1.2.5)
@@ -91,4 +98,34 @@ def mo_request(body: Mapping[str, Any]) -> MoRequest:
     return MoRequest(account, body["source"], body["destination"], body["text"], body.get("data_coding"))
 
 
-__all__ = ["MAX_ADDRESS", "MAX_MO_TEXT", "MoError", "MoRequest", "check_mo", "mo_request"]
+def mo_parts(source: str, destination: str, text: str, data_coding: int | None, ref: int) -> list[DeliverSm]:
+    """The deliver_sm that carry an MO: one, or the parts of a long text with 8-bit concatenation
+    UDH (reference `ref`). Raises MoError for a value a deliver_sm could not carry."""
+    check_mo(source, destination, text, data_coding)
+    coding = choose_coding(text) if data_coding is None else data_coding
+    try:
+        alphabet_of(coding)
+    except CodingError as exc:
+        raise MoError("data_coding", str(exc)) from None
+    try:
+        parts = split_message(text, coding, "udh8", ref=ref)
+    except CodingError as exc:
+        raise MoError("text", str(exc)) from None
+    pdus = []
+    for part in parts:
+        pdu = DeliverSm(
+            source_addr=source,
+            destination_addr=destination,
+            esm_class=EsmClass.UDHI if part.esm_class_udhi else 0,
+            data_coding=coding,
+            short_message=part.short_message,
+        )
+        try:
+            pdu.encode()  # what cannot be sent is refused here, not in the account's queue
+        except PduEncodeError as exc:
+            raise MoError("text", str(exc)) from None
+        pdus.append(pdu)
+    return pdus
+
+
+__all__ = ["MAX_ADDRESS", "MAX_MO_TEXT", "MoError", "MoRequest", "check_mo", "mo_parts", "mo_request"]

@@ -52,9 +52,6 @@ class Scheduler:
             bucket.append(item)
         self.pending += 1
 
-    def after(self, delay: float, item: Any) -> None:
-        self.at(self.clock() + delay, item)
-
     def _arm(self) -> None:
         if self._loop is not None:
             self._handle = self._loop.call_later(self.tick, self._fire)

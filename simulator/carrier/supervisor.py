@@ -46,7 +46,7 @@ class Supervisor:
         self.restart_delay = restart_delay
         self.clock = clock
         self.troubles: dict[tuple[str, str], Trouble] = {}  # (where, exception type) -> Trouble
-        self.conditions: dict[str, str] = {}  # where -> reason, while it lasts (see degrade/recover)
+        self.conditions: dict[str, str] = {}  # where -> reason (see degrade)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.restarts: dict[str, int] = {}
         self.checks: list[Callable[[], list[str]]] = []  # more reasons, asked at each health()
@@ -122,14 +122,10 @@ class Supervisor:
             pass
 
     def degrade(self, where: str, reason: str) -> None:
-        """A lasting condition (a dependency down, a task stopped): degraded until recover(where)."""
+        """A lasting condition (a task stopped for good): degraded from then on."""
         if self.conditions.get(where) != reason:
             self.conditions[where] = reason
             log.error("%s: degraded: %s: %s", self.name, where, reason)
-
-    def recover(self, where: str) -> None:
-        if self.conditions.pop(where, None) is not None:
-            log.warning("%s: %s recovered", self.name, where)
 
     # ------------------------------------------------------------------ health
     def reasons(self) -> list[str]:

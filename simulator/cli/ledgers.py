@@ -72,14 +72,14 @@ def report_command(ledgers: tuple[Path, ...], account: str | None, cycle: str | 
                    vouchers_paid: tuple[str, ...]) -> None:
     """SLA report of one or more ledgers (merged): success rate per account and service cycle, what
     was left out and why, billing, compensation and claim windows."""
-    from simulator.ledger.reader import LedgerError
+    from simulator.ledger.reader import LedgerReadError
     from simulator.metering.sources import report_from_ledgers
 
     try:
         report = report_from_ledgers(ledgers, scenario_path=scenario_path, account=account, cycle=cycle,
                                      timezone=tz, as_of=_parse_as_of(as_of),
                                      vouchers_paid=_parse_vouchers(vouchers_paid))
-    except (LedgerError, ScenarioError, ValueError) as exc:
+    except (LedgerReadError, ScenarioError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     if fmt == "json":
@@ -118,12 +118,12 @@ def _age_seconds(text: str) -> float:
               help="Remove records submitted longer ago than this (billing records: keep at least 3y).")
 def prune_command(ledger: Path, older_than: str) -> None:
     """Remove a ledger's records past the retention age, and say how many of each."""
-    from simulator.ledger.reader import LedgerError, prune
+    from simulator.ledger.reader import LedgerReadError, prune
 
     age = _age_seconds(older_than)
     try:
         removed = prune(ledger, age)
-    except LedgerError as exc:
+    except LedgerReadError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     click.echo(f"{ledger}: removed records older than {older_than}: "
@@ -142,13 +142,13 @@ def reconcile_command(ledger: Path, export: Path, account: str | None, run_id: s
                       fmt: str, output: Path | None) -> None:
     """Compare a per-message export (CSV with message_id and status columns) with the ledger: every
     difference and its effect on the success rate. Exit 0 when identical, 1 when they differ."""
-    from simulator.ledger.reader import LedgerError
+    from simulator.ledger.reader import LedgerReadError
     from simulator.metering.reconcile import ExportError
     from simulator.metering.sources import reconcile_files
 
     try:
         result = reconcile_files(ledger, export, account=account, run_id=run_id, timezone=tz)
-    except (LedgerError, ExportError, ValueError) as exc:
+    except (LedgerReadError, ExportError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     if fmt == "json":

@@ -71,7 +71,7 @@ async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: s
     from simulator.control.http import ControlServer
     from simulator.carrier.messages import MessageIdAllocator
     from simulator.carrier.smsc import Smsc
-    from simulator.ledger.writer import LedgerError
+    from simulator.ledger.writer import LedgerWriteError
 
     carrier = scenario.carrier
     # The carrier allocates a few short-lived objects per message and keeps millions of long-lived
@@ -84,7 +84,7 @@ async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: s
     except OSError as exc:
         click.echo(f"error: cannot listen on {carrier.listen}: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except LedgerError as exc:
+    except LedgerWriteError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     publisher = None

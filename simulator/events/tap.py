@@ -1,17 +1,20 @@
-"""The observer the SMSC calls with every ledger row: it appends the row to a bounded buffer.
+"""The RecordSink the SMSC hands every record to for MQTT: it appends the row to a bounded buffer.
 
 This runs on the SMPP hot path, so it does nothing else: no I/O, no encoding, no awaiting, never
-an exception. When a buffer is full the oldest row is discarded and counted (`dropped`).
+an exception. Rows are kept as plain tuples (the publisher's JSON encoder takes no NamedTuple), in
+the columns of simulator/ledger/records.py. When a buffer is full the oldest row is discarded and
+counted (`dropped`). Not here: encoding and publishing (publisher.py).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 
 class RecordTap:
-    """Smsc observer (on_message, on_final, on_delivery) and audit listener, feeding bounded deques."""
+    """A RecordSink (on_message, on_final, on_delivery) and audit listener (on_audit), feeding bounded deques."""
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -25,21 +28,27 @@ class RecordTap:
         # Closures, not methods: the SMSC calls these once per record, so every attribute look-up counts.
         dropped = self.dropped
 
-        def keeper(buffer: deque[Any], kind: str):
+        def keeper(buffer: deque[Any], kind: str, plain: Callable[[Any], Any] | None):
             append = buffer.append
             limit = buffer.maxlen
 
-            def keep(row: Any) -> None:
-                if len(buffer) == limit:
-                    dropped[kind] += 1
-                append(row)
+            if plain is None:
+                def keep(row: Any) -> None:
+                    if len(buffer) == limit:
+                        dropped[kind] += 1
+                    append(row)
+            else:
+                def keep(row: Any) -> None:
+                    if len(buffer) == limit:
+                        dropped[kind] += 1
+                    append(plain(row))
 
             return keep
 
-        self.on_message = keeper(self.messages, "messages")
-        self.on_final = keeper(self.finals, "finals")
-        self.on_delivery = keeper(self.deliveries, "deliveries")
-        self.on_audit = keeper(self.audit, "audit")
+        self.on_message = keeper(self.messages, "messages", tuple)
+        self.on_final = keeper(self.finals, "finals", tuple)
+        self.on_delivery = keeper(self.deliveries, "deliveries", tuple)
+        self.on_audit = keeper(self.audit, "audit", None)  # audit entries are dicts
 
     def take(self, buffer: deque[Any], limit: int | None = None) -> list[Any]:
         """Up to `limit` rows (all by default) from the front of one of the buffers, oldest first."""

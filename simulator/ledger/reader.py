@@ -47,7 +47,7 @@ _RECORD_SQL = (
 )
 
 
-class LedgerError(ValueError):
+class LedgerReadError(ValueError):
     """A file that is not a carrier-sim ledger, or cannot be read."""
 
 
@@ -55,13 +55,13 @@ class LedgerReader:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise LedgerError(f"{self.path}: no such ledger file")
+            raise LedgerReadError(f"{self.path}: no such ledger file")
         try:
             self.conn = sqlite3.connect(self.path, timeout=30)
             self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             schema.ensure_read_indexes(self.conn)
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"{self.path}: not a carrier-sim ledger ({exc})") from exc
+            raise LedgerReadError(f"{self.path}: not a carrier-sim ledger ({exc})") from exc
 
     def close(self) -> None:
         self.conn.close()

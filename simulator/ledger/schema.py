@@ -1,13 +1,16 @@
 """The ledger's tables and views, in plain SQL that a server database could take as well.
 
 Writes are append-only (one row per submit, one per final state, one per receipt delivery) so the
-hot path inserts and never updates; the view joins them for readers. No indexes are kept while
+hot path inserts and never updates; the view joins them for readers. The rows themselves are typed
+in records.py, and the column lists below are their fields. No indexes are kept while
 writing: readers create what they need (ensure_read_indexes).
 """
 
 from __future__ import annotations
 
 import sqlite3
+
+from .records import AuditRow, DeliveryRow, FinalRow, MessageRow
 
 SCHEMA_VERSION = 1
 
@@ -88,13 +91,11 @@ CREATE INDEX IF NOT EXISTS finals_by_message ON finals (run_id, message_id, dest
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages (account, submit_time);
 """
 
-MESSAGE_COLUMNS = (
-    "run_id", "message_id", "account", "bind_id", "source", "destination", "category", "data_coding",
-    "segments", "submit_time", "submit_status", "responded", "sla_class", "reason", "decided_by",
-)
-FINAL_COLUMNS = ("run_id", "message_id", "destination", "final_state", "error_code", "done_time", "sla_class", "reason")
-DELIVERY_COLUMNS = ("run_id", "message_id", "destination", "kind", "state", "result", "attempts", "at")
-AUDIT_COLUMNS = ("run_id", "at", "action", "actor", "details")
+# the tables' insert column lists are the fields of the records (records.py), declared once
+MESSAGE_COLUMNS: tuple[str, ...] = MessageRow._fields
+FINAL_COLUMNS: tuple[str, ...] = FinalRow._fields
+DELIVERY_COLUMNS: tuple[str, ...] = DeliveryRow._fields
+AUDIT_COLUMNS: tuple[str, ...] = AuditRow._fields
 
 
 def insert_sql(table: str, columns: tuple[str, ...]) -> str:

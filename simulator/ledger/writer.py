@@ -24,20 +24,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .process import ACK, LENGTH
+from .records import AuditRow, DeliveryRow, FinalRow, MessageRow
 
 log = logging.getLogger("carrier_sim.ledger")
 
 Durability = Literal["commit", "fsync", "async"]
 DURABILITIES = ("commit", "fsync", "async")
-_M, _F, _D, _A = 0, 1, 2, 3  # batch slots: messages, finals, deliveries, audit
+# where each table's rows wait in a batch (and their order in its frame)
+MESSAGES, FINALS, DELIVERIES, AUDIT = 0, 1, 2, 3
 
 
-class LedgerError(RuntimeError):
+class LedgerWriteError(RuntimeError):
     """The ledger cannot be written: the simulator must not acknowledge messages any more."""
 
 
 class LedgerWriter:
-    """Append-only writer of one run's records. Use from the event loop thread only."""
+    """Append-only writer of one run's records; a RecordSink (records.py). Use from the event loop
+    thread only. add_message/add_final also take a callback to run once the row is durable."""
 
     def __init__(
         self,
@@ -60,7 +63,7 @@ class LedgerWriter:
         self.config = config or {}
         self.durability = durability
         self.waits = durability != "async"  # whether callers must wait for the commit callback
-        self._rows: list[list[tuple[Any, ...]]] = [[], [], [], []]
+        self._rows: list[list[tuple[Any, ...]]] = [[], [], [], []]  # by MESSAGES, FINALS, DELIVERIES, AUDIT
         self._callbacks: list[tuple[Callable[[Any], None], Any]] = []
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -81,7 +84,7 @@ class LedgerWriter:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LedgerError(f"cannot open ledger {self.path}: cannot create its folder: {exc.strerror or exc}") from exc
+            raise LedgerWriteError(f"cannot open ledger {self.path}: cannot create its folder: {exc.strerror or exc}") from exc
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "simulator.ledger.process", str(self.path), self.durability,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -99,10 +102,10 @@ class LedgerWriter:
                 except asyncio.TimeoutError:
                     pass
             await self._reap()
-            raise LedgerError(err.decode(errors="replace").strip() or f"cannot start the ledger writer for {self.path}")
+            raise LedgerWriteError(err.decode(errors="replace").strip() or f"cannot start the ledger writer for {self.path}")
         if ACK.unpack(ready)[0] != 0:
             await self._reap()
-            raise LedgerError(f"ledger writer for {self.path} did not start properly")
+            raise LedgerWriteError(f"ledger writer for {self.path} did not start properly")
         if self.spawn is not None:
             self._acks = self.spawn("ledger-acks", self._read_acks)
         else:
@@ -153,21 +156,32 @@ class LedgerWriter:
         return self._proc.pid if self._proc is not None else None
 
     # ------------------------------------------------------------------ the loop side
-    def add_message(self, row: tuple[Any, ...], callback: Callable[[Any], None] | None = None, arg: Any = None) -> None:
-        self._add(_M, row, callback, arg)
+    def add_message(self, row: MessageRow, callback: Callable[[Any], None] | None = None, arg: Any = None) -> None:
+        """Raises LedgerWriteError once the ledger failed. `callback(arg)` runs when the row is durable."""
+        self._add(MESSAGES, row, callback, arg)
 
-    def add_final(self, row: tuple[Any, ...], callback: Callable[[Any], None] | None = None, arg: Any = None) -> None:
-        self._add(_F, row, callback, arg)
+    def add_final(self, row: FinalRow, callback: Callable[[Any], None] | None = None, arg: Any = None) -> None:
+        self._add(FINALS, row, callback, arg)
 
-    def add_delivery(self, row: tuple[Any, ...]) -> None:
-        self._add(_D, row, None, None)
+    def add_delivery(self, row: DeliveryRow) -> None:
+        self._add(DELIVERIES, row, None, None)
 
     def add_audit(self, at: float, action: str, actor: str, details: dict[str, Any]) -> None:
-        self._add(_A, (self.run_id, at, action, actor, json.dumps(details, default=str)), None, None)
+        self._add(AUDIT, AuditRow(self.run_id, at, action, actor, json.dumps(details, default=str)), None, None)
+
+    # the RecordSink side: a record with nothing waiting for its commit
+    def on_message(self, row: MessageRow) -> None:
+        self._add(MESSAGES, row, None, None)
+
+    def on_final(self, row: FinalRow) -> None:
+        self._add(FINALS, row, None, None)
+
+    def on_delivery(self, row: DeliveryRow) -> None:
+        self._add(DELIVERIES, row, None, None)
 
     def _add(self, slot: int, row: tuple[Any, ...], callback: Callable[[Any], None] | None, arg: Any) -> None:
         if self._failure is not None:
-            raise LedgerError(f"ledger {self.path} failed: {self._failure}")
+            raise LedgerWriteError(f"ledger {self.path} failed: {self._failure}")
         self._rows[slot].append(row)
         if callback is not None:
             if self.waits:
@@ -182,14 +196,15 @@ class LedgerWriter:
     def _hand_over(self) -> None:
         self._scheduled = False
         rows, callbacks = self._rows, self._callbacks
-        if not (rows[0] or rows[1] or rows[2] or rows[3]):
+        if not (rows[MESSAGES] or rows[FINALS] or rows[DELIVERIES] or rows[AUDIT]):
             return
         self._rows, self._callbacks = [[], [], [], []], []
         batch = self._next_batch
         self._next_batch += 1
         if callbacks:
             self._waiting.append((batch, callbacks))
-        self._write(("batch", batch, rows[0], rows[1], rows[2], rows[3]))
+        # marshal takes plain tuples only, not the records' NamedTuple classes
+        self._write(("batch", batch, *[list(map(tuple, table)) for table in rows]))
 
     def _write(self, frame: tuple[Any, ...]) -> None:
         try:

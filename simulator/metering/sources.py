@@ -30,7 +30,7 @@ class LedgerSet:
 
 
 def read_ledgers(paths: Iterable[str | Path], account: str | None = None) -> LedgerSet:
-    """Merge the records of several ledgers (in submit time order). Raises LedgerError."""
+    """Merge the records of several ledgers (in submit time order). Raises LedgerReadError."""
     out = LedgerSet()
     seen: dict[tuple[str, str], str] = {}  # (run_id, node_id) -> the file it was read from
     for path in paths:
@@ -123,7 +123,7 @@ def report_from_ledgers(
     vouchers_paid: dict[tuple[str, str], Any] | None = None,
 ) -> dict[str, Any]:
     """Read the ledgers and the terms, and build the report (see report.build_report).
-    The timezone is `timezone`, else the terms' sla.timezone, else UTC. Raises LedgerError,
+    The timezone is `timezone`, else the terms' sla.timezone, else UTC. Raises LedgerReadError,
     ScenarioError, ValueError."""
     from decimal import Decimal
 
@@ -155,7 +155,7 @@ def reconcile_files(
     run_id: str | None = None,
     timezone: str | None = None,
 ) -> dict[str, Any]:
-    """Reconcile an export with a ledger (see reconcile.reconcile). Raises LedgerError, ExportError."""
+    """Reconcile an export with a ledger (see reconcile.reconcile). Raises LedgerReadError, ExportError."""
     from .cycles import parse_timezone
     from .reconcile import read_export, reconcile_export
 

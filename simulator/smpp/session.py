@@ -254,6 +254,12 @@ class SmppSession:
         return out
 
     @property
+    def has_unread(self) -> bool:
+        """Received bytes wait to be framed and the session is not paused: receive_data(b"") goes on
+        with them (after a bind was answered, the PDUs that came behind it)."""
+        return not self.paused and bool(self._buffer)
+
+    @property
     def is_bound(self) -> bool:
         return self.state in BOUND
 

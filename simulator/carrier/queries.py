@@ -1,0 +1,108 @@
+"""Queries: query_sm, cancel_sm and replace_sm on the messages the carrier still holds.
+
+Owns: finding an account's message by id (or by addresses, for cancel_sm), the answers of these
+three operations, a cancelled message's DELETED final state. Not here: the store (messages.py),
+recording the final state and its receipt (recorder.py, receipts.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from simulator.smpp.constants import CommandStatus as S
+from simulator.smpp.constants import MessageState
+
+from .connection import SmscConnection
+from .messages import Message, MessageStore
+from .receipts import Receipts
+from .recorder import Recorder
+
+
+class Queries:
+    """query_sm / cancel_sm / replace_sm for one carrier."""
+
+    def __init__(self, store: MessageStore, recorder: Recorder, receipts: Receipts, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.recorder = recorder
+        self.receipts = receipts
+        self.clock = clock
+
+    def _find(self, conn: SmscConnection, pdu: Any) -> tuple[list[Message], int]:
+        messages = self.store.get(pdu.message_id)
+        account = conn.account.config.system_id if conn.account else None
+        messages = [m for m in messages if m.account == account]
+        if not messages:
+            return [], S.ESME_RINVMSGID
+        if pdu.source_addr and all(m.source != pdu.source_addr for m in messages):
+            return [], S.ESME_RINVSRCADR
+        return messages, 0
+
+    def on_query_sm(self, conn: SmscConnection, pdu: Any) -> None:
+        messages, status = self._find(conn, pdu)
+        if status:
+            conn.send(pdu.response(status=status, message_id=pdu.message_id))
+            return
+        message = messages[0]
+        final_date = ""
+        if message.is_final and message.done_wall is not None:
+            final_date = _smpp_time(message.done_wall)
+        error = message.outcome.error_code if message.state is not MessageState.DELIVERED else "0"
+        conn.send(
+            pdu.response(
+                message_id=message.message_id,
+                final_date=final_date,
+                message_state=int(message.state),
+                error_code=int(error) & 0xFF if error.isdigit() else 0,
+            )
+        )
+
+    def on_cancel_sm(self, conn: SmscConnection, pdu: Any) -> None:
+        if pdu.message_id:
+            messages, status = self._find(conn, pdu)
+            if status:
+                conn.send(pdu.response(status=status))
+                return
+        else:
+            account = conn.account.config.system_id if conn.account else None
+            messages = [
+                m
+                for m in self.store.pending()
+                if m.account == account and m.source == pdu.source_addr and m.destination == pdu.destination_addr
+            ]
+            if not messages:
+                conn.send(pdu.response(status=S.ESME_RCANCELFAIL))
+                return
+        pending = [m for m in messages if not m.is_final]
+        if not pending:
+            conn.send(pdu.response(status=S.ESME_RCANCELFAIL))
+            return
+        now = self.clock()
+        for message in pending:
+            message.finish(MessageState.DELETED, now)
+        conn.send(pdu.response())
+        for message in pending:
+            self.recorder.final(message, "excluded", "cancelled_by_customer", self.receipts.send_deleted_receipt)
+
+    def on_replace_sm(self, conn: SmscConnection, pdu: Any) -> None:
+        messages, status = self._find(conn, pdu)
+        if status:
+            conn.send(pdu.response(status=status))
+            return
+        pending = [m for m in messages if not m.is_final]
+        if not pending:
+            conn.send(pdu.response(status=S.ESME_RREPLACEFAIL))
+            return
+        for message in pending:
+            message.body = pdu.short_message
+            if pdu.registered_delivery:
+                message.registered_delivery = pdu.registered_delivery
+        conn.send(pdu.response())
+
+
+def _smpp_time(wall: float) -> str:
+    """An absolute SMPP time (YYMMDDhhmmss t nn p) in UTC: '000' offset and '+'."""
+    t = time.gmtime(wall)
+    tenths = int((wall % 1) * 10)
+    return f"{t.tm_year % 100:02d}{t.tm_mon:02d}{t.tm_mday:02d}{t.tm_hour:02d}{t.tm_min:02d}{t.tm_sec:02d}{tenths}00+"
