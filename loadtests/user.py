@@ -29,11 +29,10 @@ from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 from simulator.scenario import Scenario, load_scenario
 from simulator.smpp.constants import CommandStatus, status_name
 from simulator.smpp.pdu import Pdu
-from simulator.smpp.receipt import is_intermediate, is_receipt
+from simulator.smpp.receipt import is_intermediate, is_receipt, receipt_id_and_stat
 from simulator.smpp.session import ProtocolViolation
 
 from .client import BindRefused, GeventSmppClient, LinkDown, Sent
-from .receipts import receipt_id_and_stat
 from .tally import Tally
 from .traffic import TrafficMix
 

@@ -47,7 +47,7 @@ class BindRefused(Exception):
 class Incoming(Generic[T, W]):
     """What one receive_data() found, by what the shell must do with it."""
 
-    __slots__ = ("answered", "deliveries", "replies", "unsolicited", "violations")
+    __slots__ = ("answered", "answers_queued", "deliveries", "replies", "unsolicited", "violations")
 
     def __init__(self) -> None:
         # windowed requests answered, with what they carried: a response, or a ProtocolViolation
@@ -57,6 +57,9 @@ class Incoming(Generic[T, W]):
         self.deliveries: list[Pdu] = []  # deliver_sm / data_sm: answer each with answer()
         self.unsolicited: list[Pdu] = []  # responses to nothing in flight (nacks of raw writes, say)
         self.violations: list[ProtocolViolation] = []  # refused here, already answered where the spec allows
+        # answers were queued here (an enquire_link_resp, an unbind_resp, a generic_nack): there is
+        # data_to_send(), as there is after answer()
+        self.answers_queued = False
 
 
 class EsmeSession(Generic[T, W]):
@@ -131,6 +134,7 @@ class EsmeSession(Generic[T, W]):
         for event in session.receive_data(data):
             if type(event) is ProtocolViolation:
                 incoming.violations.append(event)
+                incoming.answers_queued = True  # the session may have answered it (generic_nack)
                 if event.command_id & RESPONSE_BIT:  # a malformed response still answers its request
                     carried = windowed.pop(event.sequence, None)
                     if carried is not None:
@@ -154,8 +158,10 @@ class EsmeSession(Generic[T, W]):
             elif command_id == C.enquire_link:
                 if self.answer_enquire_link:
                     session.send(event.response())
+                    incoming.answers_queued = True
             elif command_id == C.unbind:
                 session.send(event.response())
+                incoming.answers_queued = True
         return incoming
 
     def fail_all(self) -> tuple[list[T], list[W]]:

@@ -45,15 +45,21 @@ class SubmitTemplate:
 
     def frame(self, destination: bytes, short_message: bytes) -> bytes:
         """The encoded submit_sm to `destination` (Latin-1 octets, no NUL) with `short_message`."""
+        size = len(short_message)
+        if len(destination) > MAX_DESTINATION_OCTETS or 0 in destination or size > MAX_SHORT_MESSAGE_OCTETS:
+            self._refuse(destination, size)
+        return b"".join((
+            _pack(self.fixed_length + len(destination) + size, _SUBMIT_SM, 0, 0),
+            self.head, destination, b"\0", self.mid, _LENGTH_OCTET[size], short_message,
+        ))  # fmt: skip
+
+    @staticmethod
+    def _refuse(destination: bytes, size: int) -> None:
         if len(destination) > MAX_DESTINATION_OCTETS or 0 in destination:
             raise PduEncodeError(f"submit_sm.destination_addr: {destination.decode('latin-1')!r} breaks its limit")
-        size = len(short_message)
-        if size > MAX_SHORT_MESSAGE_OCTETS:
-            raise PduEncodeError(f"submit_sm.short_message: {size} octets, at most {MAX_SHORT_MESSAGE_OCTETS}")
-        return b"".join((
-            HEADER.pack(self.fixed_length + len(destination) + size, _SUBMIT_SM, 0, 0),
-            self.head, destination, b"\0", self.mid, bytes((size,)), short_message,
-        ))  # fmt: skip
+        raise PduEncodeError(f"submit_sm.short_message: {size} octets, at most {MAX_SHORT_MESSAGE_OCTETS}")
 
 
 _SUBMIT_SM = int(CommandId.submit_sm)
+_pack = HEADER.pack
+_LENGTH_OCTET = [bytes((n,)) for n in range(256)]  # sm_length, as one octet
