@@ -81,7 +81,8 @@ class GeventSmppClient:
         self._reader = gevent.spawn(self._read_loop)
 
     def bind(self, system_id: str, password: str, kind: BindKind = "transceiver", timeout: float = 10) -> Pdu:
-        return self.protocol.check_bind(self.request(self.protocol.bind_pdu(kind, system_id, password), timeout))
+        bind = self.protocol.bind_pdu(kind, system_id, password)
+        return self.protocol.check_bind(self.request(bind, timeout))
 
     def request(self, pdu: Pdu, timeout: float = 10) -> Pdu:
         """Send a request and wait for its response (not windowed: binds, enquire_link, unbind)."""
@@ -207,7 +208,7 @@ class GeventSmppClient:
         if incoming.deliveries:
             on_deliver = self.on_deliver
             for pdu in incoming.deliveries:
-                protocol.answer(pdu, on_deliver(pdu, now) if on_deliver is not None else CommandStatus.ESME_ROK)
+                protocol.answer(pdu, CommandStatus.ESME_ROK if on_deliver is None else on_deliver(pdu, now))
         answered = incoming.answered
         if answered:
             self._window_open.set()

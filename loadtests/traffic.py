@@ -214,10 +214,11 @@ class TrafficMix:
         coding = filler.coding
         dest = destination.encode("latin-1")
         templates = self._submit_templates
-        return [(templates.get((esm_class, coding)) or self._submit_template(esm_class, coding)).frame(dest, sm)
-                for esm_class, sm in self._segments(text, coding)]
+        return [(templates.get((esm, coding)) or self._submit_template(esm, coding)).frame(dest, part)
+                for esm, part in self._segments(text, coding)]
 
     def _submit_template(self, esm_class: int, coding: int) -> SubmitTemplate:
-        template = self._submit_templates[(esm_class, coding)] = SubmitTemplate(
-            self.source, esm_class=esm_class, data_coding=coding, registered_delivery=self.registered_delivery)
+        template = SubmitTemplate(self.source, esm_class=esm_class, data_coding=coding,
+                                  registered_delivery=self.registered_delivery)
+        self._submit_templates[(esm_class, coding)] = template
         return template

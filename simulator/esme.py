@@ -1,4 +1,4 @@
-"""A small asyncio ESME (SMPP client): the asyncio shell of smpp/esme_session.py, for tests, benchmarks and CLI.
+"""A small asyncio ESME (SMPP client), the asyncio shell of smpp/esme_session.py: for tests, bench, CLI.
 
 Owns: the socket (an asyncio.Protocol), a Future per request, the queue of deliver_sm and the
 on_deliver callback that chooses their command_status. Not here: binds, sequence numbers,
@@ -61,7 +61,8 @@ class Esme(asyncio.Protocol):
         _, esme = await loop.create_connection(lambda: cls(**kwargs), host, port)
         return esme
 
-    async def bind(self, system_id: str, password: str, kind: BindKind = "transceiver", timeout: float = 10) -> Pdu:
+    async def bind(self, system_id: str, password: str, kind: BindKind = "transceiver",
+                   timeout: float = 10) -> Pdu:
         resp = await self.request(self.protocol.bind_pdu(kind, system_id, password), timeout=timeout)
         try:
             return self.protocol.check_bind(resp)

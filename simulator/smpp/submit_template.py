@@ -28,11 +28,13 @@ class SubmitTemplate:
     __slots__ = ("fixed_length", "head", "mid")
 
     def __init__(self, source_addr: str, **fields: Any) -> None:
-        frame = SubmitSm(sequence=0, source_addr=source_addr, destination_addr="", short_message=b"", **fields).encode()
+        frame = SubmitSm(sequence=0, source_addr=source_addr, destination_addr="", short_message=b"",
+                         **fields).encode()
         # SMPP 3.4 4.4.1: service_type NUL, source ton and npi, source_addr NUL, dest ton and npi,
         # then destination_addr NUL ... sm_length short_message (empty here) and no TLVs
         service_type = fields.get("service_type", "")
-        cut = HEADER_SIZE + len(service_type.encode("latin-1")) + 1 + 2 + len(source_addr.encode("latin-1")) + 1 + 2
+        source = source_addr.encode("latin-1")
+        cut = HEADER_SIZE + len(service_type.encode("latin-1")) + 1 + 2 + len(source) + 1 + 2
         if frame[cut] != 0 or frame[-1] != 0 or "tlvs" in fields:
             raise ValueError("this submit_sm does not have the layout SubmitTemplate patches")
         self.head = frame[HEADER_SIZE:cut]  # service_type .. dest_addr_npi
@@ -41,7 +43,7 @@ class SubmitTemplate:
         expected = SubmitSm(sequence=0, source_addr=source_addr, destination_addr=_CHECK_DESTINATION,
                             short_message=_CHECK_TEXT, **fields).encode()
         if self.frame(_CHECK_DESTINATION.encode("latin-1"), _CHECK_TEXT) != expected:
-            raise AssertionError("SubmitTemplate.frame() would not encode submit_sm as SubmitSm.encode() does")
+            raise AssertionError("SubmitTemplate.frame() would not give SubmitSm.encode()'s octets")
 
     def frame(self, destination: bytes, short_message: bytes) -> bytes:
         """The encoded submit_sm to `destination` (Latin-1 octets, no NUL) with `short_message`."""
@@ -56,7 +58,8 @@ class SubmitTemplate:
     @staticmethod
     def _refuse(destination: bytes, size: int) -> None:
         if len(destination) > MAX_DESTINATION_OCTETS or 0 in destination:
-            raise PduEncodeError(f"submit_sm.destination_addr: {destination.decode('latin-1')!r} breaks its limit")
+            shown = destination.decode("latin-1")
+            raise PduEncodeError(f"submit_sm.destination_addr: {shown!r} breaks its limit")
         raise PduEncodeError(f"submit_sm.short_message: {size} octets, at most {MAX_SHORT_MESSAGE_OCTETS}")
 
 
