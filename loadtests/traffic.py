@@ -185,7 +185,7 @@ class TrafficMix:
         data = text.encode("utf-16-be") if coding == UCS2 else encode_text(text, coding)
         if len(data) <= ONE_SEGMENT_OCTETS:
             return [(0, data)]
-        self._ref = (self._ref + 1) & 0xFF
+        self._ref = (self._ref + 1) % 256  # udh8: the concatenation reference is one octet
         return [(UDHI if part.esm_class_udhi else 0, part.short_message)
                 for part in split_message(text, coding, "udh8", ref=self._ref)]
 

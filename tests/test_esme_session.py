@@ -121,6 +121,8 @@ def test_the_window_refuses_a_full_window_and_a_sequence_in_flight():
         with pytest.raises(WindowFull):
             window.open(3, "c")
     assert window.free == 1 and window.close(2) is None and window.close(1) == "a"
+    with pytest.raises(ValueError):  # None is what close() answers for a sequence not in flight
+        window.open(5, None)  # type: ignore[arg-type]
     unlimited: Window[int] = Window()
     for n in range(1000):
         unlimited.open(n, n)

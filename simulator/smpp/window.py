@@ -20,7 +20,8 @@ class WindowFull(Exception):
 
 class Window(Generic[W]):
     """Requests in flight. `in_flight` (sequence -> waiter) is public for the hot paths of
-    smpp/esme_session.py, which fill and drain it in loops; everything else goes through methods."""
+    smpp/esme_session.py, which fill and drain it in loops; everything else goes through methods.
+    A waiter is never None: close() answers None for a sequence that is not in flight."""
 
     __slots__ = ("in_flight", "size")
 
@@ -40,6 +41,8 @@ class Window(Generic[W]):
 
     def open(self, sequence: int, waiter: W) -> None:
         """Put `waiter` in flight under `sequence`; WindowFull if full or the sequence is in flight."""
+        if waiter is None:
+            raise ValueError("a waiter cannot be None")
         if sequence in self.in_flight:
             raise WindowFull(f"sequence {sequence} is already in flight")
         if self.size is not None and len(self.in_flight) >= self.size:
