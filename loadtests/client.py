@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import gevent
 from gevent import socket
@@ -34,9 +34,13 @@ class LinkDown(Exception):
     """The connection is gone (closed by the peer, reset, or never made)."""
 
 
-# A windowed request in flight: (perf_counter when its batch was written, the batch's context).
-# One tuple per batch, shared by the batch's frames.
-Sent = tuple[float, Any]
+class Sent(NamedTuple):
+    """What a windowed request carries until its response: one per batch, shared by its frames."""
+
+    at: float  # perf_counter when the batch was written
+    context: Any  # the caller's, from submit_frames()
+
+
 # on_responses(answered, now): answered = [(response, sent)], response None when the link died
 # first, or a ProtocolViolation when the response was malformed; `now` is when it was read.
 ResponsesCallback = Callable[[list[tuple[Pdu | ProtocolViolation | None, Sent]], float], None]
@@ -155,7 +159,7 @@ class GeventSmppClient:
             if self.closed:  # closed while this greenlet waited for the lock
                 raise LinkDown("link closed")
             try:
-                data = self.protocol.send_frames(frames, (time.perf_counter(), context))
+                data = self.protocol.send_frames(frames, Sent(time.perf_counter(), context))
             except SessionError as exc:
                 raise LinkDown(str(exc)) from None
             self._sendall(data)

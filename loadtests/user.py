@@ -235,8 +235,8 @@ class SmppUser(User):
         fire = self.fire
         accepted: list[str] = []
         submitted_at = ProcessState.submitted_at if self.want_receipts else None
-        for response, (sent, _context) in answered:
-            elapsed_ms = (now - sent) * 1000
+        for response, (sent_at, _context) in answered:  # a Sent, unpacked
+            elapsed_ms = (now - sent_at) * 1000
             if response is None:
                 ProcessState.tally.submit_answered("LOST", None)
                 fire(request_type=REQUEST_TYPE, name=SUBMIT_SM, response_time=elapsed_ms, response_length=0,
@@ -249,7 +249,7 @@ class SmppUser(User):
                 message_id = response.message_id
                 accepted.append(message_id)
                 if submitted_at is not None:
-                    submitted_at[message_id] = sent
+                    submitted_at[message_id] = sent_at
                 fire(request_type=REQUEST_TYPE, name=SUBMIT_SM, response_time=elapsed_ms,
                      response_length=len(message_id), exception=None)
                 continue
