@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from simulator.smpp.constants import CommandStatus
@@ -132,6 +132,30 @@ class Esme(asyncio.Protocol):
 
     async def next_delivery(self, timeout: float = 5) -> Pdu:
         return await asyncio.wait_for(self.delivered.get(), timeout)
+
+    @property
+    def deliveries(self) -> AsyncIterator[Pdu]:
+        """`async for deliver in esme.deliveries`: every deliver_sm/data_sm in arrival order (the
+        queue next_delivery() reads); raises EsmeError("link lost") once the link is gone and
+        what came before it was taken."""
+        return self._deliveries()
+
+    async def _deliveries(self) -> AsyncIterator[Pdu]:
+        delivered = self.delivered
+        while True:
+            if not delivered.empty():
+                yield delivered.get_nowait()
+                continue
+            if self.closed.done():
+                raise EsmeError("link lost")
+            get = asyncio.ensure_future(delivered.get())
+            try:
+                await asyncio.wait((get, self.closed), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not get.done():
+                    get.cancel()  # the item it would have taken stays in the queue
+            if get.done() and not get.cancelled():
+                yield get.result()
 
     # ------------------------------------------------------------------ asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -4,8 +4,11 @@ our own encoder: what an ESME sends, how it numbers and matches, and what it ans
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from simulator.esme import Esme, EsmeError
 from simulator.smpp.errors import PduEncodeError, SessionError
 from simulator.smpp.pdu import EnquireLink
 from simulator.smpp.esme_session import BindRefused, EsmeSession
@@ -143,3 +146,26 @@ def test_the_submit_template_gives_the_spec_octets():
     with pytest.raises(PduEncodeError, match="254"):
         template.frame(b"1", b"x" * 255)
     assert len(template.frame(b"1" * 20, b"x" * 254)) == 16 + 1 + 2 + 5 + 2 + 21 + 9 + 1 + 254
+
+
+async def test_the_asyncio_shell_iterates_its_deliveries_until_the_link_is_lost(smsc):
+    """The asyncio Esme on a real SMSC: its receipts come through `esme.deliveries` in order, and
+    the iteration ends in EsmeError once the link is gone; `async with` unbinds at the end."""
+    async with await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass") as esme:
+        ids = [(await esme.submit(f"861380000000{i}", registered_delivery=1)).message_id for i in range(3)]
+        seen = []
+        async for deliver in esme.deliveries:
+            seen.append(deliver.short_message.split(b" ")[0])
+            if len(seen) == 3:
+                break
+        assert sorted(seen) == sorted(f"id:{i}".encode() for i in ids)
+    assert esme.transport is None or esme.transport.is_closing()
+    await esme.wait_closed()
+    with pytest.raises(EsmeError, match="link lost"):
+        async for _ in esme.deliveries:
+            pass
+    waiting = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
+    asyncio.get_running_loop().call_later(0.05, waiting.close)  # the link drops while it waits
+    with pytest.raises(EsmeError, match="link lost"):
+        async for _ in waiting.deliveries:
+            pass
