@@ -1,49 +1,46 @@
-"""A gevent-native SMPP client on simulator.smpp's session: one socket, a reader greenlet, a window.
+"""A gevent-native SMPP client: the gevent shell of simulator/smpp/esme_session.py, built for load.
 
-Built for load: submits are pipelined up to the window and written in batches (one sendall for
-all the frames that fit), responses are timed at the socket and matched by sequence number,
-deliver_sm and enquire_link are answered by the reader. It never imports asyncio or Locust; the
-SmppUser turns the answered batches into Locust request events, one per submit.
+Owns: one socket, its reader greenlet and write lock, and the waits (a gevent Event for the window,
+an AsyncResult per single request). Submits are pipelined up to the window and written in batches
+(one sendall for all the frames that fit); responses are timed at the socket. Not here: binds,
+sequence numbers, the window's accounting, matching responses, answering enquire_link and unbind
+(all in EsmeSession, shared with the asyncio Esme in simulator/esme.py). It never imports asyncio
+or Locust; the SmppUser turns the answered batches into Locust request events, one per submit.
 """
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import gevent
 from gevent import socket
 from gevent.event import AsyncResult, Event
 from gevent.lock import Semaphore
 
-from simulator.smpp.constants import RESPONSE_BIT, CommandId, CommandStatus, status_name
-from simulator.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, EnquireLink, Pdu, Unbind
-from simulator.smpp.session import BindState, ProtocolViolation, Role, SmppSession
+from simulator.smpp.constants import CommandStatus
+from simulator.smpp.errors import SessionError
+from simulator.smpp.esme_session import BindKind, BindRefused, EsmeSession
+from simulator.smpp.pdu import EnquireLink, Pdu, Unbind
+from simulator.smpp.session import BindState, ProtocolViolation, SmppSession
 
-C = CommandId
-BIND_PDUS = {"transmitter": BindTransmitter, "receiver": BindReceiver, "transceiver": BindTransceiver}
-SEQUENCE = struct.Struct(">I")  # the sequence_number, at offset 12 of every PDU header
-SEQUENCE_OFFSET = 12
-DELIVERY_IDS = frozenset((int(C.deliver_sm), int(C.data_sm)))
-ANSWERED_BY_READER = frozenset((int(C.enquire_link), int(C.unbind)))
 RECV_SIZE = 1 << 18
+
+__all__ = ["BindRefused", "GeventSmppClient", "LinkDown", "Sent"]
 
 
 class LinkDown(Exception):
     """The connection is gone (closed by the peer, reset, or never made)."""
 
 
-class BindRefused(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(f"bind refused: {status_name(status)}")
-        self.status = status
+class Sent(NamedTuple):
+    """What a windowed request carries until its response: one per batch, shared by its frames."""
+
+    at: float  # perf_counter when the batch was written
+    context: Any  # the caller's, from submit_frames()
 
 
-# A windowed request in flight: (perf_counter when its batch was written, the batch's context).
-# One tuple per batch, shared by the batch's frames.
-Sent = tuple[float, Any]
 # on_responses(answered, now): answered = [(response, sent)], response None when the link died
 # first, or a ProtocolViolation when the response was malformed; `now` is when it was read.
 ResponsesCallback = Callable[[list[tuple[Pdu | ProtocolViolation | None, Sent]], float], None]
@@ -68,15 +65,17 @@ class GeventSmppClient:
         self.on_responses = on_responses
         self.on_deliver = on_deliver
         self.connect_timeout = connect_timeout
-        self.session = SmppSession(Role.ESME)
+        self.protocol: EsmeSession[Sent, AsyncResult] = EsmeSession(window)
         self.sock: socket.socket | None = None
         self._reader: gevent.Greenlet | None = None
         self._write_lock = Semaphore()
-        self._pending: dict[int, Sent] = {}  # windowed requests (submits) by sequence number
-        self._requests: dict[int, AsyncResult] = {}  # binds, enquire_link, unbind: someone waits
         self._window_open = Event()
         self.closed = False
         self.violations = 0
+
+    @property
+    def session(self) -> SmppSession:
+        return self.protocol.session
 
     # ------------------------------------------------------------------ link
     def connect(self) -> None:
@@ -85,11 +84,9 @@ class GeventSmppClient:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._reader = gevent.spawn(self._read_loop)
 
-    def bind(self, system_id: str, password: str, kind: str = "transceiver", timeout: float = 10) -> Pdu:
-        resp = self.request(BIND_PDUS[kind](system_id=system_id, password=password, interface_version=0x34), timeout)
-        if resp.status:
-            raise BindRefused(resp.status)
-        return resp
+    def bind(self, system_id: str, password: str, kind: BindKind = "transceiver", timeout: float = 10) -> Pdu:
+        bind = self.protocol.bind_pdu(kind, system_id, password)
+        return self.protocol.check_bind(self.request(bind, timeout))
 
     def request(self, pdu: Pdu, timeout: float = 10) -> Pdu:
         """Send a request and wait for its response (not windowed: binds, enquire_link, unbind)."""
@@ -97,13 +94,15 @@ class GeventSmppClient:
             raise LinkDown("not connected")
         result: AsyncResult = AsyncResult()
         with self._write_lock:
-            sequence = self.session.send(pdu)
-            self._requests[sequence] = result
-            self._sendall(self.session.data_to_send())
+            self.protocol.request(pdu, result)
+            self._sendall(self.protocol.data_to_send())
         response = result.get(timeout=timeout)
         if response is None:
             raise LinkDown(f"link closed while waiting for {pdu.name}_resp")
         return response
+
+    def enquire_link(self, timeout: float = 5) -> Pdu:
+        return self.request(EnquireLink(), timeout)
 
     def close(self) -> None:
         if self.closed:
@@ -120,7 +119,7 @@ class GeventSmppClient:
         self._window_open.set()  # waiters wake up and find the link closed
 
     def unbind(self, timeout: float = 3) -> None:
-        if self.session.state in (BindState.BOUND_TX, BindState.BOUND_RX, BindState.BOUND_TRX) and not self.closed:
+        if self.protocol.is_bound and not self.closed:
             try:
                 self.request(Unbind(), timeout)
             except (LinkDown, gevent.Timeout, OSError):
@@ -129,20 +128,21 @@ class GeventSmppClient:
 
     @property
     def is_bound(self) -> bool:
-        return not self.closed and self.session.is_bound
+        return not self.closed and self.protocol.is_bound
 
     @property
     def outstanding(self) -> int:
-        return len(self._pending)
+        return self.protocol.outstanding
 
     # ------------------------------------------------------------------ sending
     def wait_for_window(self, timeout: float | None = None) -> int:
         """Block until the window has room; returns the free slots (0 if `timeout` ran out).
         Raises LinkDown if the link is or goes down."""
+        window = self.protocol.window
         while True:
             if self.closed:
                 raise LinkDown("link closed")
-            free = self.window_size - len(self._pending)
+            free = window.free
             if free > 0:
                 return free
             self._window_open.clear()
@@ -155,25 +155,14 @@ class GeventSmppClient:
         keeps within the window (wait_for_window); raises LinkDown if the link is down."""
         if self.closed or self.sock is None:
             raise LinkDown("not connected")
-        if len(frames) > self.window_size - len(self._pending):
-            raise ValueError(f"{len(frames)} frames do not fit the window ({self.outstanding} outstanding)")
-        if not self.session.can_transmit:
-            raise LinkDown(f"cannot submit in bind state {self.session.state.value}")
-        buffer = bytearray().join(frames)
-        pack_into = SEQUENCE.pack_into
-        next_sequence = self.session.next_sequence
-        pending = self._pending
         with self._write_lock:
             if self.closed:  # closed while this greenlet waited for the lock
                 raise LinkDown("link closed")
-            sent = (time.perf_counter(), context)
-            offset = SEQUENCE_OFFSET
-            for frame in frames:
-                sequence = next_sequence()
-                pack_into(buffer, offset, sequence)
-                pending[sequence] = sent
-                offset += len(frame)
-            self._sendall(buffer)
+            try:
+                data = self.protocol.send_frames(frames, Sent(time.perf_counter(), context))
+            except SessionError as exc:
+                raise LinkDown(str(exc)) from None
+            self._sendall(data)
 
     def submit(self, pdu: Pdu, context: Any = None, timeout: float | None = None) -> bool:
         """Send one windowed request; False if the window stayed full for `timeout` seconds."""
@@ -192,21 +181,12 @@ class GeventSmppClient:
             self.close()
             raise LinkDown(str(exc)) from exc
 
-    def _write(self, data: bytes) -> None:
-        if not data or self.closed or self.sock is None:
-            return
-        with self._write_lock:
-            try:
-                self.sock.sendall(data)
-            except OSError:
-                self.close()
-
     # ------------------------------------------------------------------ receiving (reader greenlet)
     def _read_loop(self) -> None:
         sock = self.sock
         assert sock is not None
         recv = sock.recv
-        session = self.session
+        session = self.protocol.session
         try:
             while True:
                 try:
@@ -215,61 +195,42 @@ class GeventSmppClient:
                     break
                 if not data:
                     break
-                self._handle(session.receive_data(data))
+                self._handle(data)
                 if session.state is BindState.CLOSED:
                     break
         finally:
             self.close()
 
-    def _handle(self, events: list[Pdu | ProtocolViolation]) -> None:
+    def _handle(self, data: bytes) -> None:
         now = time.perf_counter()
-        pending = self._pending
-        answered: list[tuple[Pdu | ProtocolViolation | None, Sent]] = []
-        replies = False
-        for event in events:
-            if type(event) is ProtocolViolation:
-                self.violations += 1
-                replies = True  # the session may have queued its answer (generic_nack)
-                # a malformed response still answers its request: free the slot, report it
-                if event.command_id & RESPONSE_BIT:
-                    entry = pending.pop(event.sequence, None)
-                    if entry is not None:
-                        answered.append((event, entry))
-                continue
-            if event.is_response:
-                entry = pending.pop(event.sequence, None)
-                if entry is not None:
-                    answered.append((event, entry))
-                else:
-                    result = self._requests.pop(event.sequence, None)
-                    if result is not None:
-                        result.set(event)
-                continue
-            command_id = event.command_id
-            if command_id in DELIVERY_IDS:
-                status = self.on_deliver(event, now) if self.on_deliver is not None else CommandStatus.ESME_ROK
-                self.session.send(event.response(status=status))
-                replies = True
-            elif command_id in ANSWERED_BY_READER:
-                self.session.send(event.response())
-                replies = True
+        protocol = self.protocol
+        incoming = protocol.receive_data(data)
+        if incoming.violations:
+            self.violations += len(incoming.violations)
+        for response, result in incoming.replies:
+            result.set(response)
+        if incoming.deliveries:
+            on_deliver = self.on_deliver
+            for pdu in incoming.deliveries:
+                protocol.answer(pdu, CommandStatus.ESME_ROK if on_deliver is None else on_deliver(pdu, now))
+        answered = incoming.answered
         if answered:
             self._window_open.set()
             if self.on_responses is not None:
-                self.on_responses(answered, now)
-        if replies:
+                self.on_responses(answered, now)  # type: ignore[arg-type]
+        if incoming.answers_queued or incoming.deliveries:
             with self._write_lock:
-                data = self.session.data_to_send()
-            self._write(data)
+                out = protocol.data_to_send()
+                if out and not self.closed:
+                    try:
+                        self.sock.sendall(out)  # type: ignore[union-attr]
+                    except OSError:
+                        self.close()
 
     def _fail_pending(self) -> None:
         """The link is gone: every request still waiting gets None (windowed ones timed as "lost")."""
-        pending, self._pending = self._pending, {}
-        requests, self._requests = self._requests, {}
-        for result in requests.values():
+        pending, results = self.protocol.fail_all()
+        for result in results:
             result.set(None)
         if pending and self.on_responses is not None:
-            self.on_responses([(None, entry) for entry in pending.values()], time.perf_counter())
-
-    def enquire_link(self, timeout: float = 5) -> Pdu:
-        return self.request(EnquireLink(), timeout)
+            self.on_responses([(None, sent) for sent in pending], time.perf_counter())

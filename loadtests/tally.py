@@ -131,8 +131,8 @@ class Tally:
 
 
 class _Delta:
-    __slots__ = ("submitted", "user_errors", "first_error", "submits", "segments_acked", "acked", "receipts", "receipt_ids", "intermediate", "mo",
-                 "rebinds", "bind_failures")
+    __slots__ = ("submitted", "user_errors", "first_error", "submits", "segments_acked", "acked", "receipts",
+                 "receipt_ids", "intermediate", "mo", "rebinds", "bind_failures")
 
     def __init__(self) -> None:
         self.submitted = 0
@@ -152,6 +152,6 @@ class _Delta:
             "submits": dict(self.submits), "segments_acked": self.segments_acked, "acked": self.acked,
             "receipts": dict(self.receipts), "receipt_ids": dict(self.receipt_ids),
             "intermediate": self.intermediate, "mo": self.mo, "rebinds": self.rebinds,
-            "bind_failures": dict(self.bind_failures), "submitted": self.submitted,
+            "bind_failures": dict(self.bind_failures),
             "user_errors": dict(self.user_errors), "first_error": self.first_error,
         }  # fmt: skip

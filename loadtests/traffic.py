@@ -2,13 +2,15 @@
 
 Destinations come from the number plan's groups by weight, texts from the templates with their
 placeholders filled, a share of them long (several segments). Seeded per user, so a run repeats.
-Pure: no sockets, no Locust. Two forms of the same draw: `next()` gives SubmitSm objects,
-`next_frames()` the encoded submit_sm (sequence 0, for the client to number) at a fraction of
-the cost, from per-coding templates checked against SubmitSm.encode() when the mix is built.
+Pure: no sockets, no Locust. Two forms of the same draw: `next()` gives a PlannedSend of SubmitSm
+objects, `next_frames()` the encoded submit_sm (sequence 0, for the client to number) at a fraction
+of the cost, from one simulator.smpp.submit_template.SubmitTemplate per esm_class and data_coding
+(each checked against SubmitSm.encode() when it is built). Not here: encoding (simulator/smpp).
 """
 
 from __future__ import annotations
 
+import enum
 import random
 import re
 import string
@@ -19,9 +21,9 @@ from itertools import accumulate
 
 from simulator.scenario import DEFAULT_TRAFFIC_GROUP, NumberGroup, Scenario, Template, normalize_number
 from simulator.smpp.coding import choose_coding, encode_text, split_message
-from simulator.smpp.constants import CommandId, DataCoding, EsmClass
-from simulator.smpp.errors import PduEncodeError
-from simulator.smpp.pdu import HEADER, SubmitSm
+from simulator.smpp.constants import DataCoding, EsmClass
+from simulator.smpp.pdu import SubmitSm
+from simulator.smpp.submit_template import SubmitTemplate
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 LONG_FILLER = (" Thank you for choosing us; reply STOP to opt out of these messages at any time."
@@ -29,15 +31,14 @@ LONG_FILLER = (" Thank you for choosing us; reply STOP to opt out of these messa
 LONG_MIN_CHARS = 300  # a long message is its text plus fillers up to at least this many characters
 # Encoded text up to this many octets is one segment in every alphabet (GSM 160, others 140).
 ONE_SEGMENT_OCTETS = 140
-SUBMIT_SM = int(CommandId.submit_sm)
 UDHI = int(EsmClass.UDHI)
 UCS2 = int(DataCoding.UCS2)  # encode_text's UCS2 is UTF-16BE
 _LETTERS = string.ascii_letters
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    """One message to send: its destination, group and the submit_sm PDUs of its segments."""
+class PlannedSend:
+    """One message not yet sent: its destination, group and the submit_sm PDUs of its segments."""
 
     group: str
     destination: str
@@ -46,29 +47,53 @@ class Message:
 
 
 # ---------------------------------------------------------------------------------------- drawing
+class Placeholder(enum.Enum):
+    """What a template's `{name}` is filled with, by its name."""
+
+    CODE = "code"  # {code}, {otp}, {pin}: six digits
+    AMOUNT = "amount"  # {amount}, {balance}: 1.00 to 9999.99
+    WORD = "word"  # anything else: 3 to 8 letters
+
+    @classmethod
+    def of(cls, name: str) -> Placeholder:
+        name = name.lower()
+        if name in ("code", "otp", "pin"):
+            return cls.CODE
+        if name in ("amount", "balance"):
+            return cls.AMOUNT
+        return cls.WORD
+
+
+def _code(rng: random.Random) -> str:
+    return str(int(rng.random() * 1_000_000)).zfill(6)
+
+
+def _amount(rng: random.Random) -> str:
+    return f"{rng.randrange(1, 10_000)}.{rng.randrange(100):02d}"
+
+
+def _word(rng: random.Random) -> str:
+    return "".join(rng.choices(_LETTERS, k=rng.randrange(3, 9)))
+
+
+FILL: dict[Placeholder, Callable[[random.Random], str]] = {
+    Placeholder.CODE: _code, Placeholder.AMOUNT: _amount, Placeholder.WORD: _word}
+
+
 class _Filler:
     """A template cut at its placeholders, with the coding its filled texts always take."""
 
-    __slots__ = ("category", "coding", "kinds", "literals", "template")
+    __slots__ = ("category", "coding", "fills", "literals", "template")
 
     def __init__(self, template: Template) -> None:
         self.template = template
         self.category = template.category
         pieces = PLACEHOLDER.split(template.text)  # literal, name, literal, name, ..., literal
         self.literals = pieces[0::2]
-        self.kinds = [_kind(name) for name in pieces[1::2]]
+        self.fills = [FILL[Placeholder.of(name)] for name in pieces[1::2]]
         # Fills are ASCII letters, digits and '.', all in the GSM alphabet, and the filler is GSM
         # text too: the coding of every filled text is that of the literal parts.
         self.coding = choose_coding("".join(self.literals))
-
-
-def _kind(name: str) -> int:
-    name = name.lower()
-    if name in ("code", "otp", "pin"):
-        return 0
-    if name in ("amount", "balance"):
-        return 1
-    return 2
 
 
 class TrafficMix:
@@ -90,8 +115,10 @@ class TrafficMix:
         self.registered_delivery = load.registered_delivery
         self.source = source
         self._ref = 0
-        self._frame_parts: dict[tuple[int, int], tuple[bytes, bytes]] = {}
-        self._check_frames()
+        self._submit_templates: dict[tuple[int, int], SubmitTemplate] = {}  # by (esm_class, data_coding)
+        for filler in self._fillers:  # built (and checked) now, not in the middle of the load
+            self._submit_template(0, filler.coding)
+            self._submit_template(UDHI, filler.coding)
 
     # ------------------------------------------------------------------ numbers and texts
     def _number_drawer(self, group: NumberGroup) -> Callable[[], str]:
@@ -121,20 +148,15 @@ class TrafficMix:
         return self._number_drawer(group)()
 
     def _fill(self, filler: _Filler) -> str:
-        kinds = filler.kinds
+        fills = filler.fills
         literals = filler.literals
-        if not kinds:
+        if not fills:
             return literals[0]
         rng = self.random
         out = [literals[0]]
-        for i, kind in enumerate(kinds):
-            if kind == 0:
-                out.append(str(int(rng.random() * 1_000_000)).zfill(6))
-            elif kind == 1:
-                out.append(f"{rng.randrange(1, 10_000)}.{rng.randrange(100):02d}")
-            else:
-                out.append("".join(rng.choices(_LETTERS, k=rng.randrange(3, 9))))
-            out.append(literals[i + 1])
+        for i, fill in enumerate(fills, 1):
+            out.append(fill(rng))
+            out.append(literals[i])
         return "".join(out)
 
     def text(self, template: Template) -> str:
@@ -163,12 +185,12 @@ class TrafficMix:
         data = text.encode("utf-16-be") if coding == UCS2 else encode_text(text, coding)
         if len(data) <= ONE_SEGMENT_OCTETS:
             return [(0, data)]
-        self._ref = (self._ref + 1) & 0xFF
+        self._ref = (self._ref + 1) % 256  # udh8: the concatenation reference is one octet
         return [(UDHI if part.esm_class_udhi else 0, part.short_message)
                 for part in split_message(text, coding, "udh8", ref=self._ref)]
 
     # ------------------------------------------------------------------ the two forms
-    def next(self) -> Message:
+    def next(self) -> PlannedSend:
         """The next message, as SubmitSm objects."""
         name, destination, filler, text = self._draw()
         coding = filler.coding
@@ -183,7 +205,7 @@ class TrafficMix:
             )
             for esm_class, short_message in self._segments(text, coding)
         ]
-        return Message(name, destination, filler.category, pdus)
+        return PlannedSend(name, destination, filler.category, pdus)
 
     def next_frames(self) -> list[bytes]:
         """The next message as encoded submit_sm, one per segment, with sequence number 0: the
@@ -191,55 +213,12 @@ class TrafficMix:
         _name, destination, filler, text = self._draw()
         coding = filler.coding
         dest = destination.encode("latin-1")
-        if len(dest) > 20 or 0 in dest:
-            raise PduEncodeError(f"submit_sm.destination_addr: {destination!r} breaks its limit")
-        frames = []
-        pack = HEADER.pack
-        for esm_class, short_message in self._segments(text, coding):
-            head, mid = self._frame_parts.get((esm_class, coding)) or self._parts(esm_class, coding)
-            size = len(short_message)
-            if size > 254:
-                raise PduEncodeError(f"submit_sm.short_message: {size} octets, at most 254")
-            frames.append(b"".join((
-                pack(16 + len(head) + len(dest) + len(mid) + 2 + size, SUBMIT_SM, 0, 0),
-                head, dest, b"\0", mid, bytes((size,)), short_message,
-            )))  # fmt: skip
-        return frames
+        templates = self._submit_templates
+        return [(templates.get((esm, coding)) or self._submit_template(esm, coding)).frame(dest, part)
+                for esm, part in self._segments(text, coding)]
 
-    def _parts(self, esm_class: int, coding: int) -> tuple[bytes, bytes]:
-        """(octets before destination_addr, octets between its NUL and sm_length) for this
-        esm_class and data_coding, cut out of SubmitSm.encode() itself."""
-        frame = SubmitSm(source_addr=self.source, destination_addr="", esm_class=esm_class, data_coding=coding,
-                         registered_delivery=self.registered_delivery, short_message=b"").encode()
-        # service_type "" NUL, source ton and npi, source_addr NUL, dest ton and npi (SMPP 3.4 4.4.1)
-        cut = 16 + 1 + 2 + len(self.source.encode("latin-1")) + 1 + 2
-        if frame[cut] != 0 or frame[-1] != 0:
-            raise AssertionError("the submit_sm layout is not the one next_frames() assumes")
-        parts = frame[16:cut], frame[cut + 1 : -1]
-        self._frame_parts[(esm_class, coding)] = parts
-        return parts
-
-    def _check_frames(self) -> None:
-        """next_frames() must give SubmitSm.encode()'s octets: compare one message per template."""
-        state = self.random.getstate(), self._ref
-        try:
-            for filler in self._fillers:
-                text = self._fill(filler)
-                for long in (False, True):
-                    while long and len(text) < LONG_MIN_CHARS:
-                        text += LONG_FILLER
-                    segments = self._segments(text, filler.coding)
-                    dest = "8613800000000"
-                    expected = [SubmitSm(source_addr=self.source, destination_addr=dest, esm_class=e,
-                                         data_coding=filler.coding, registered_delivery=self.registered_delivery,
-                                         short_message=sm).encode() for e, sm in segments]
-                    got = []
-                    for e, sm in segments:
-                        head, mid = self._parts(e, filler.coding)
-                        body = head + dest.encode() + b"\0" + mid + bytes((len(sm),)) + sm
-                        got.append(HEADER.pack(16 + len(body), SUBMIT_SM, 0, 0) + body)
-                    if got != expected:
-                        raise AssertionError("next_frames() would not encode submit_sm as SubmitSm.encode() does")
-        finally:
-            self.random.setstate(state[0])
-            self._ref = state[1]
+    def _submit_template(self, esm_class: int, coding: int) -> SubmitTemplate:
+        template = SubmitTemplate(self.source, esm_class=esm_class, data_coding=coding,
+                                  registered_delivery=self.registered_delivery)
+        self._submit_templates[(esm_class, coding)] = template
+        return template

@@ -131,7 +131,7 @@ from .conftest import carrier
 C = CommandId
 HOLD = 0.3  # how long a held commit must keep the answer back (seconds)
 # the harness's modules that import Locust (and so gevent's monkey-patching): subprocesses only
-LOCUST_MODULES = {"loadtests.user", "loadtests.client", "loadtests.shape", "loadtests.locustfile"}
+LOCUST_MODULES = {"loadtests.user", "loadtests.process", "loadtests.client", "loadtests.shape", "loadtests.locustfile"}
 
 
 # ============================================================================= helpers

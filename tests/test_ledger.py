@@ -183,16 +183,16 @@ class KillingEsme(Esme):
     def send_burst(self, count: int) -> list[asyncio.Future]:
         """`count` submit_sm in one write, with nothing else in flight: whatever comes back next
         answers the burst."""
-        assert self.transport is not None and not self._waiting, "the burst goes out on a quiet link"
+        assert self.transport is not None and not self.protocol.waiting, "the burst goes out on a quiet link"
         loop = asyncio.get_running_loop()
         futures = []
         for _ in range(count):
             self.sent += 1
-            sequence = self.session.send(
-                SubmitSm(source_addr="1000", destination_addr=f"86138{self.sent:08d}", short_message=b"hello"))
             futures.append(loop.create_future())
-            self._waiting[sequence] = futures[-1]
-        self.transport.write(self.session.data_to_send())
+            self.protocol.request(
+                SubmitSm(source_addr="1000", destination_addr=f"86138{self.sent:08d}", short_message=b"hello"),
+                futures[-1])
+        self.transport.write(self.protocol.data_to_send())
         self.burst_sent = True
         return futures
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from loadtests.traffic import TrafficMix
-from loadtests.receipts import receipt_id_and_stat
 from simulator.scenario import load_scenario
 from simulator.smpp.pdu import DeliverSm
-from simulator.smpp.receipt import MessageState, Receipt, ReceiptParseError, parse_receipt
+from simulator.smpp.receipt import MessageState, Receipt, ReceiptParseError, parse_receipt, receipt_id_and_stat
 
 SCENARIOS = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 
