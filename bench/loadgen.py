@@ -96,7 +96,7 @@ def connect_and_bind(host: str, port: int, system_id: str, password: str, timeou
     bind = Bind(sock)
     bind.seq = session.next_sequence()  # continue the session's numbering
     # Anything that came right behind the bind response is parsed by the load loop.
-    bind.rest = bytes(session._buffer)  # leftover octets of an unfinished frame
+    bind.rest = session.unread  # leftover octets of an unfinished frame
     sock.setblocking(False)
     return bind
 

@@ -260,6 +260,11 @@ class SmppSession:
         return not self.paused and bool(self._buffer)
 
     @property
+    def unread(self) -> bytes:
+        """The received octets not framed yet (an unfinished PDU), for a client that takes over the socket."""
+        return bytes(self._buffer)
+
+    @property
     def is_bound(self) -> bool:
         return self.state in BOUND
 
