@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.faults.outcome import Outcome, SlaClass
-from simulator.ledger.records import DeliveryRow, FinalRow, MessageRow, RecordSink
+from simulator.ledger.records import RecordSink, Row
 from simulator.ledger.writer import LedgerWriteError, LedgerWriter
 from simulator.smpp.constants import MessageState
 
@@ -43,10 +43,10 @@ class Recorder:
         return self.ledger is not None or bool(self.observers)
 
     # ---------------------------------------------------------------- messages
-    def message_row(self, message: Message, outcome: Outcome) -> MessageRow:
+    def message_row(self, message: Message, outcome: Outcome) -> Row:
         """The row of a submit (accepted when message.message_id is set by now, else refused)."""
         refused = outcome.submit_status != 0
-        return MessageRow(
+        return (  # MessageRow's fields, a plain tuple (ledger/records.py says why)
             self.run_id, message.message_id or None, message.account, message.bind_id, message.source,
             message.destination, outcome.category or "notification", message.data_coding, message.segments,
             message.submit_wall, int(outcome.submit_status), 1 if outcome.respond else 0,
@@ -54,17 +54,17 @@ class Recorder:
             outcome.decided_by,
         )  # fmt: skip
 
-    def invalid_request_row(self, account: str, bind_id: int, pdu: Any, destination: str, status: int) -> MessageRow:
+    def invalid_request_row(self, account: str, bind_id: int, pdu: Any, destination: str, status: int) -> Row:
         """The row of a request that is not a valid message (no destination, two bodies, ...)."""
-        return MessageRow(self.run_id, None, account, bind_id, pdu.source_addr, destination, "", pdu.data_coding, 1,
+        return (self.run_id, None, account, bind_id, pdu.source_addr, destination, "", pdu.data_coding, 1,
                           time.time(), int(status), 1, SlaClass.EXCLUDED.value, "invalid_request", "carrier")
 
-    def observe_message(self, row: MessageRow) -> None:
+    def observe_message(self, row: Row) -> None:
         """Hand a message row to the observers only (there is no ledger)."""
         for observer in self.observers:
             observer.on_message(row)
 
-    def message(self, row: MessageRow, then: Callable[[Any], None] | None = None, arg: Any = None) -> None:
+    def message(self, row: Row, then: Callable[[Any], None] | None = None, arg: Any = None) -> None:
         """Hand a message row to the observers, then to the ledger, which runs `then(arg)` once the
         row is durable. Raises LedgerWriteError when the ledger failed (the observers have it)."""
         for observer in self.observers:
@@ -82,7 +82,7 @@ class Recorder:
             return
         ledger = self.ledger
         state = message.state
-        row = FinalRow(self.run_id, message.message_id, message.destination, _STAT[state],
+        row = (self.run_id, message.message_id, message.destination, _STAT[state],  # FinalRow's fields
                        message.outcome.error_code if state is not MessageState.DELIVERED else "000",
                        message.done_wall, sla_class, reason)  # type: ignore[arg-type]
         for observer in self.observers:
@@ -104,10 +104,10 @@ class Recorder:
         message = item.message
         if message is not None:
             state = _ENROUTE if item.kind == PendingDelivery.INTERMEDIATE else message.state.stat
-            row = DeliveryRow(self.run_id, message.message_id, message.destination, item.kind, state, result,
+            row = (self.run_id, message.message_id, message.destination, item.kind, state, result,  # DeliveryRow's
                               item.attempts, time.time())
         else:
-            row = DeliveryRow(self.run_id, None, item.pdu.destination_addr, item.kind, "", result, item.attempts,
+            row = (self.run_id, None, item.pdu.destination_addr, item.kind, "", result, item.attempts,
                               time.time())
         for observer in self.observers:
             observer.on_delivery(row)

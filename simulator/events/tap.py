@@ -1,15 +1,14 @@
 """The RecordSink the SMSC hands every record to for MQTT: it appends the row to a bounded buffer.
 
 This runs on the SMPP hot path, so it does nothing else: no I/O, no encoding, no awaiting, never
-an exception. Rows are kept as plain tuples (the publisher's JSON encoder takes no NamedTuple), in
-the columns of simulator/ledger/records.py. When a buffer is full the oldest row is discarded and
+an exception. Rows come and are kept as plain tuples (records.Row: the publisher's JSON encoder
+takes no NamedTuple), in the columns of simulator/ledger/records.py. When a buffer is full the oldest row is discarded and
 counted (`dropped`). Not here: encoding and publishing (publisher.py).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 
@@ -28,27 +27,21 @@ class RecordTap:
         # Closures, not methods: the SMSC calls these once per record, so every attribute look-up counts.
         dropped = self.dropped
 
-        def keeper(buffer: deque[Any], kind: str, plain: Callable[[Any], Any] | None):
+        def keeper(buffer: deque[Any], kind: str):
             append = buffer.append
             limit = buffer.maxlen
 
-            if plain is None:
-                def keep(row: Any) -> None:
-                    if len(buffer) == limit:
-                        dropped[kind] += 1
-                    append(row)
-            else:
-                def keep(row: Any) -> None:
-                    if len(buffer) == limit:
-                        dropped[kind] += 1
-                    append(plain(row))
+            def keep(row: Any) -> None:
+                if len(buffer) == limit:
+                    dropped[kind] += 1
+                append(row)
 
             return keep
 
-        self.on_message = keeper(self.messages, "messages", tuple)
-        self.on_final = keeper(self.finals, "finals", tuple)
-        self.on_delivery = keeper(self.deliveries, "deliveries", tuple)
-        self.on_audit = keeper(self.audit, "audit", None)  # audit entries are dicts
+        self.on_message = keeper(self.messages, "messages")
+        self.on_final = keeper(self.finals, "finals")
+        self.on_delivery = keeper(self.deliveries, "deliveries")
+        self.on_audit = keeper(self.audit, "audit")  # audit entries are dicts
 
     def take(self, buffer: deque[Any], limit: int | None = None) -> list[Any]:
         """Up to `limit` rows (all by default) from the front of one of the buffers, oldest first."""

@@ -1,14 +1,18 @@
 """The ledger's records: one typed row per table, and what takes them (a RecordSink).
 
-Owns: MessageRow, FinalRow, DeliveryRow, AuditRow (NamedTuples in their table's column order, so
-they stay plain tuples to whoever reads them by position) and the RecordSink protocol. The column
-lists in schema.py are these fields. Not here: the SQL (schema.py), writing (writer.py), reading
+Owns: MessageRow, FinalRow, DeliveryRow, AuditRow (NamedTuples in their table's column order) and
+the RecordSink protocol. The column lists in schema.py are these fields; readers build the
+NamedTuples. On the write path a row is a plain tuple in the same order (`Row`): building a
+NamedTuple costs ~0.5 us against ~0.04 us for a tuple, three rows per message, and marshal and
+orjson take plain tuples only (bench/RESULTS.md, "The redesign", 2026-11-27). Not here: the SQL (schema.py), writing (writer.py), reading
 (reader.py), which carrier event makes which row (carrier/recorder.py).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
+
+Row = tuple[Any, ...]  # a record on the write path: a plain tuple in its NamedTuple's field order
 
 
 class MessageRow(NamedTuple):
@@ -71,11 +75,11 @@ class RecordSink(Protocol):
     """Takes every record the carrier makes, as it is made: the ledger writer, the MQTT tap.
     Called on the SMPP hot path: append and return; never block, never raise."""
 
-    def on_message(self, row: MessageRow) -> None: ...
+    def on_message(self, row: Row) -> None: ...  # MessageRow's fields
 
-    def on_final(self, row: FinalRow) -> None: ...
+    def on_final(self, row: Row) -> None: ...  # FinalRow's fields
 
-    def on_delivery(self, row: DeliveryRow) -> None: ...
+    def on_delivery(self, row: Row) -> None: ...  # DeliveryRow's fields
 
 
-__all__ = ["MessageRow", "FinalRow", "DeliveryRow", "AuditRow", "RecordSink"]
+__all__ = ["MessageRow", "FinalRow", "DeliveryRow", "AuditRow", "RecordSink", "Row"]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .process import ACK, LENGTH
-from .records import AuditRow, DeliveryRow, FinalRow, MessageRow
+from .records import Row
 
 log = logging.getLogger("carrier_sim.ledger")
 
@@ -156,27 +156,27 @@ class LedgerWriter:
         return self._proc.pid if self._proc is not None else None
 
     # ------------------------------------------------------------------ the loop side
-    def add_message(self, row: MessageRow, callback: Callable[[Any], None] | None = None, arg: Any = None) -> None:
+    def add_message(self, row: Row, callback: Callable[[Any], None] | None = None, arg: Any = None) -> None:
         """Raises LedgerWriteError once the ledger failed. `callback(arg)` runs when the row is durable."""
         self._add(MESSAGES, row, callback, arg)
 
-    def add_final(self, row: FinalRow, callback: Callable[[Any], None] | None = None, arg: Any = None) -> None:
+    def add_final(self, row: Row, callback: Callable[[Any], None] | None = None, arg: Any = None) -> None:
         self._add(FINALS, row, callback, arg)
 
-    def add_delivery(self, row: DeliveryRow) -> None:
+    def add_delivery(self, row: Row) -> None:
         self._add(DELIVERIES, row, None, None)
 
     def add_audit(self, at: float, action: str, actor: str, details: dict[str, Any]) -> None:
-        self._add(AUDIT, AuditRow(self.run_id, at, action, actor, json.dumps(details, default=str)), None, None)
+        self._add(AUDIT, (self.run_id, at, action, actor, json.dumps(details, default=str)), None, None)  # AuditRow's
 
     # the RecordSink side: a record with nothing waiting for its commit
-    def on_message(self, row: MessageRow) -> None:
+    def on_message(self, row: Row) -> None:
         self._add(MESSAGES, row, None, None)
 
-    def on_final(self, row: FinalRow) -> None:
+    def on_final(self, row: Row) -> None:
         self._add(FINALS, row, None, None)
 
-    def on_delivery(self, row: DeliveryRow) -> None:
+    def on_delivery(self, row: Row) -> None:
         self._add(DELIVERIES, row, None, None)
 
     def _add(self, slot: int, row: tuple[Any, ...], callback: Callable[[Any], None] | None, arg: Any) -> None:
@@ -203,8 +203,7 @@ class LedgerWriter:
         self._next_batch += 1
         if callbacks:
             self._waiting.append((batch, callbacks))
-        # marshal takes plain tuples only, not the records' NamedTuple classes
-        self._write(("batch", batch, *[list(map(tuple, table)) for table in rows]))
+        self._write(("batch", batch, *rows))  # plain tuples (records.Row): marshal takes no NamedTuple
 
     def _write(self, frame: tuple[Any, ...]) -> None:
         try:
