@@ -156,3 +156,31 @@ def test_the_expectation_gives_each_pair_the_class_of_the_precedence(destination
         return
     assert isinstance(result, Expectation), result
     assert {k: round(v, 9) for k, v in result.shares.items()} == want
+
+
+async def test_a_cancel_is_an_excluded_cause_that_never_hides_an_invalid_number(tmp_path):
+    from simulator.carrier.smsc import Smsc
+    from simulator.esme import Esme
+    from simulator.ledger.reader import LedgerReader
+    from simulator.ledger.writer import LedgerWriter
+    from simulator.smpp.pdu import CancelSm
+
+    from .conftest import FAST
+
+    scenario = parse_scenario(scenario_text("none"), "<precedence>")
+    scenario = scenario.model_copy(update={"carrier": scenario.carrier.model_copy(
+        update={**FAST, "receipt_delay_ms": 5_000})})  # nothing is final before the cancel
+    ledger = LedgerWriter(tmp_path / "ledger.sqlite", run_id="cancel")
+    smsc = Smsc.from_scenario(scenario, ledger=ledger, housekeeping_interval=0.05)
+    await smsc.start()
+    esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
+    off = await esme.submit(destination_number("powered_off", 1))
+    on = await esme.submit(destination_number("active", 1))
+    for resp in (off, on):
+        assert (await esme.request(CancelSm(message_id=resp.message_id, source_addr="1000"))).status == 0
+    esme.close()
+    await smsc.stop(grace=0.2)
+    with LedgerReader(tmp_path / "ledger.sqlite") as reader:
+        classes = {r.message_id: (r.sla_class, r.reason) for r in reader.records()}
+    assert classes == {off.message_id: ("invalid_number", "powered_off"),
+                       on.message_id: ("excluded", "cancelled_by_customer")}
