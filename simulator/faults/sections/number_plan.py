@@ -194,6 +194,7 @@ class NumberPlan(SectionFault):
             )
             self.mixes[state] = StateMix(state, behaviours)
         self.default: Entry = ("", self.mixes[section.default_state])
+        self._last: tuple[str | None, StateMix] = (None, self.default[1])  # apply()'s lookup, for validity()
         self._exact: dict[str, Entry] = {}
         self._prefixes: dict[str, Entry] = {}
         ranges: dict[int, list[tuple[int, int, Entry]]] = {}
@@ -268,13 +269,19 @@ class NumberPlan(SectionFault):
 
     # ---------------------------------------------------------------- the decision
     def validity(self, submission: Submission) -> Verdict | None:
-        return self.entry_for(submission.destination)[1].validity
+        destination = submission.destination
+        if destination is self._last[0]:  # apply() just looked it up (the pipeline asks right after)
+            return self._last[1].validity
+        return self.entry_for(destination)[1].validity
 
     def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         r = self.random.random()  # exactly one draw per message, whatever happens next
+        destination = submission.destination
+        mix = self.entry_for(destination)[1]
+        self._last = (destination, mix)
         if outcome.settled:
             return False
-        behaviour = self.entry_for(submission.destination)[1].pick(r)
+        behaviour = mix.pick(r)
         if behaviour.delivers:
             if behaviour.delay is not None:
                 outcome.receipt_delay = behaviour.delay
