@@ -51,7 +51,8 @@ FAULTS = {
     "provider_failure (refusal)": ("{kind: provider_failure, submit_status: 0x45, receipt: null}",
                                    ("definite_failure", "provider_failure")),
     "throttle": ("{kind: throttle}", ("excluded", "carrier_control")),
-    "maintenance (surprise)": ("{kind: maintenance, start: 0s, duration: 1h}", ("definite_failure", "maintenance")),
+    "maintenance (surprise)": ("{kind: maintenance, start: 0s, duration: 1h}",
+                               ("definite_failure", "maintenance")),
     "maintenance (pre-notified)": ("{kind: maintenance, start: 0s, duration: 1h, pre_notified: true}",
                                    ("excluded", "pre_notified_maintenance")),
     "maintenance (refuse_binds)": ("{kind: maintenance, start: 0s, duration: 1h, mode: refuse_binds}",
@@ -131,7 +132,8 @@ def test_unstable_network_is_invalid_whether_the_message_reaches_it_or_fails():
     pipeline = FaultPipeline(parse_scenario(scenario_text("none"), "<precedence>"))
     seen = set()
     for i in range(200):
-        submission = Submission("qa", 1, "1000", destination_number("unstable_network", i), 0, 0, b"hi", 1, 1, i)
+        destination = destination_number("unstable_network", i)
+        submission = Submission("qa", 1, "1000", destination, 0, 0, b"hi", 1, 1, i)
         outcome = pipeline.decide(submission, pipeline.started_at)
         seen.add((outcome.final_state.stat, outcome.sla_class.value, outcome.reason))
     assert seen == {("DELIVRD", "invalid_number", "unstable_network"),

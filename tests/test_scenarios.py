@@ -142,8 +142,9 @@ def test_sla_breach_lands_in_the_thirty_percent_voucher_tier():
 
 # The precedence of SLA classes (README, "SLA classes: one precedence"), written out: a number in a
 # group whose state is not active, or on a blacklist, is an invalid number with this reason.
-STATE_REASONS = {"nonexistent": "nonexistent", "out_of_service": "out_of_service", "powered_off": "powered_off",
-                 "arrears": "arrears", "not_subscribed": "sms_not_subscribed", "unreachable": "unreachable",
+STATE_REASONS = {"nonexistent": "nonexistent", "out_of_service": "out_of_service",
+                 "powered_off": "powered_off", "arrears": "arrears", "not_subscribed": "sms_not_subscribed",
+                 "unreachable": "unreachable",
                  "unstable_network": "unstable_network"}
 
 

@@ -121,8 +121,8 @@ GSM_ONE = "abcXYZ019 @£$¥èéΔ_!?"  # one septet each
 GSM_TWO = {"€": b"\x1b\x65", "{": b"\x1b\x28", "}": b"\x1b\x29", "[": b"\x1b\x3c", "]": b"\x1b\x3e",
            "~": b"\x1b\x3d", "|": b"\x1b\x40", "^": b"\x1b\x14", "\\": b"\x1b\x2f"}
 GSM_BASIC_OCTET = {"a": b"a", "b": b"b", "c": b"c", "X": b"X", "Y": b"Y", "Z": b"Z", "0": b"0", "1": b"1",
-                   "9": b"9", " ": b" ", "@": b"\x00", "£": b"\x01", "$": b"\x02", "¥": b"\x03", "è": b"\x04",
-                   "é": b"\x05", "Δ": b"\x10", "_": b"\x11", "!": b"!", "?": b"?"}
+                   "9": b"9", " ": b" ", "@": b"\x00", "£": b"\x01", "$": b"\x02", "¥": b"\x03",
+                   "è": b"\x04", "é": b"\x05", "Δ": b"\x10", "_": b"\x11", "!": b"!", "?": b"?"}
 
 
 @fast
@@ -178,7 +178,8 @@ LONG_SENDS = [
                                                                    Tag.sar_segment_seqnum: b"\x01"}), 1),
     ("a 500-octet message_payload, data_coding 0x0F",
      dict(short_message=b"", data_coding=0x0F, tlvs={Tag.message_payload: b"x" * 500}), 4),
-    ("a 500-character GSM message_payload", dict(short_message=b"", tlvs={Tag.message_payload: b"a" * 500}), 4),
+    ("a 500-character GSM message_payload",
+     dict(short_message=b"", tlvs={Tag.message_payload: b"a" * 500}), 4),
 ]
 LONG = {"200 GSM characters", "254 GSM characters", "100 UCS2 characters", "200 Latin-1 octets"}
 

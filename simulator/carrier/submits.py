@@ -38,7 +38,8 @@ class Submits:
 
     def __init__(self, decider: Decider, store: MessageStore, new_message_id: MessageIdAllocator,
                  recorder: Recorder, answers: Answers, receipts: Receipts, stats: CarrierStats,
-                 supervisor: Supervisor, clock: Callable[[], float], long_short_message: str = "accept") -> None:
+                 supervisor: Supervisor, clock: Callable[[], float],
+                 long_short_message: str = "accept") -> None:
         self.decider = decider
         self.store = store
         self.new_message_id = new_message_id

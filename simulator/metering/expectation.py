@@ -222,7 +222,8 @@ class _Analysis:
                     nested = True
                 validity = state_mix.validity  # an invalid state classes every message to it
                 for b in state_mix.behaviours:
-                    cls, reason = (validity.sla_class.value, validity.reason) if validity else (b.sla_class.value, b.reason)
+                    verdict = validity or b.verdict
+                    cls, reason = verdict.sla_class.value, verdict.reason
                     out[(cls, reason, not b.delivers)] += weight / total * share * b.share
         if nested:
             self.assumptions.append("some numbers the traffic draws from a group belong to another (nested) "

@@ -177,9 +177,9 @@ def _ia5_septets(data: bytes) -> bytes:
 def segment_limits(data_coding: int, concat: str = "udh8") -> tuple[int, int]:
     """(single, per segment) in characters of the alphabet: septets, octets or UCS2 code units.
 
-    GSM and IA5 (a 7-bit alphabet, sent as GSM septets) 160/153, octet codings 140/134, UCS2 70/67 with udh8; 152/133/66 per segment with
-    udh16; for sar the per-segment limit is the single one (no UDH in the text). For payload
-    it is the udh8 one: see segment_count.
+    GSM and IA5 (a 7-bit alphabet, sent as GSM septets) 160/153, octet codings 140/134, UCS2
+    70/67 with udh8; 152/133/66 per segment with udh16; for sar the per-segment limit is the
+    single one (no UDH in the text). For payload it is the udh8 one: see segment_count.
     """
     _check_concat(concat)
     alphabet = alphabet_of(data_coding)

@@ -2,8 +2,9 @@
 
 A destination on a list is refused at submit and counts as an invalid number (out of the SLA's
 denominator), whatever an earlier or later fault did to the message (a maintenance window or a
-throttle that refused it first: see outcome.PRECEDENCE). Lists are loaded once, when the pipeline is built, into sets of ints; a bad file
-stops the run there with its file and line. Checking a number never does I/O.
+throttle that refused it first: see outcome.PRECEDENCE). Lists are loaded once, when the
+pipeline is built, into sets of ints; a bad file stops the run there with its file and line.
+Checking a number never does I/O.
 
 List                       default submit status      SLA class / reason
 -------------------------  -------------------------  ------------------------------
