@@ -72,7 +72,8 @@ MUTANTS ?= 'loadtests.gates.*' 'loadtests.reconcile.*' \
 	'simulator.metering.meter.*' 'simulator.metering.compensation.*' 'simulator.metering.billing.*' \
 	'simulator.smpp.coding.x_segment_limits__*' 'simulator.smpp.coding.x__check_concat__*' \
 	'simulator.smpp.coding.x__chunk_ends__*' 'simulator.smpp.coding.x_segment_count__*' \
-	'simulator.smpp.coding.x_count_segments__*' 'simulator.ledger.writer.x?LedgerWriter?*'
+	'simulator.smpp.coding.x_count_segments__*' 'simulator.smpp.coding.x__ia5_septets__*' \
+	'simulator.ledger.writer.x?LedgerWriter?*'
 MUTANTS_JOBS ?= 2
 .PHONY: mutants
 mutants: setup

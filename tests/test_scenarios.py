@@ -138,3 +138,46 @@ def test_sla_breach_lands_in_the_thirty_percent_voucher_tier():
     assert comp.tier is not None and (comp.tier.below, comp.tier.voucher) == (0.90, 0.30)
     assert comp.share == Decimal("0.3")
     assert comp.voucher == Decimal("0.3") * fee and not comp.capped
+
+
+# The precedence of SLA classes (README, "SLA classes: one precedence"), written out: a number in a
+# group whose state is not active, or on a blacklist, is an invalid number with this reason.
+STATE_REASONS = {"nonexistent": "nonexistent", "out_of_service": "out_of_service",
+                 "powered_off": "powered_off", "arrears": "arrears", "not_subscribed": "sms_not_subscribed",
+                 "unreachable": "unreachable",
+                 "unstable_network": "unstable_network"}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SCENARIOS.glob("*.yaml")))
+def test_every_message_to_an_invalid_number_is_an_invalid_number_in_every_ready_scenario(name):
+    from simulator.faults.base import FaultEnv
+    from simulator.faults.sections.blacklist import Blacklist
+
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml")
+    blacklist = Blacklist.from_scenario(scenario, FaultEnv(scenario.seed, 0.1))
+    pipeline = FaultPipeline(scenario, clock=lambda: 0.0)
+    pipeline.start(0.0)
+    traffic = TrafficMix(scenario)
+    link = LinkStats(0, "qa", "transceiver", 0.0)
+    checked = Counter()
+    for i in range(3000):
+        message = traffic.next()
+        now = i / 150  # 20 s: maintenance-window's windows (5-9 s, 12-15 s) included
+        group = scenario.numbers.groups.get(message.group)
+        for pdu in message.pdus:
+            link.pdus += 1
+            sub = Submission("qa", 0, pdu.source_addr, pdu.destination_addr, pdu.data_coding, pdu.esm_class,
+                             pdu.short_message, 1, pdu.registered_delivery, i, link)
+            outcome = pipeline.decide(sub, now)
+            listed = blacklist.match("qa", pdu.destination_addr) if blacklist is not None else None
+            if listed is not None:
+                want = ("invalid_number", listed.reason)
+            elif group is not None and group.state != "active":
+                want = ("invalid_number", STATE_REASONS[group.state])
+            else:
+                assert outcome.sla_class.value != "invalid_number", (pdu.destination_addr, outcome)
+                continue
+            assert (outcome.sla_class.value, outcome.reason) == want, (pdu.destination_addr, outcome)
+            checked[want] += 1
+    if name in ("invalid-numbers", "blacklist-storm", "sla-breach"):
+        assert sum(checked.values()) > 150, checked  # 10-35 % of their sends go to invalid numbers

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from simulator.faults.outcome import prevails
 from simulator.smpp.constants import CommandStatus as S
 from simulator.smpp.constants import MessageState
 
@@ -83,7 +84,10 @@ class Queries:
             message.finish(MessageState.DELETED, now)
         conn.send(pdu.response())
         for message in pending:
-            self.recorder.final(message, "excluded", "cancelled_by_customer", self.receipts.send_deleted_receipt)
+            outcome = message.outcome  # a cancel is an excluded cause: it never hides an invalid number
+            cls, reason = ("excluded", "cancelled_by_customer") if prevails("excluded", outcome.sla_class) \
+                else (outcome.sla_class.value, outcome.reason)
+            self.recorder.final(message, cls, reason, self.receipts.send_deleted_receipt)
 
     def on_replace_sm(self, conn: SmscConnection, pdu: Any) -> None:
         messages, status = self._find(conn, pdu)

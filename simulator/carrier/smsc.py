@@ -81,7 +81,8 @@ class Smsc:
             self.accounts[acct.system_id] = AccountState(acct, self._new_router(acct.system_id))
         self.answers = Answers(self.recorder, self.receipts, self.stats, self.supervisor, clock, self.schedule)
         self.submits = Submits(self.decider, self.store, message_ids or MessageIdAllocator(), self.recorder,
-                               self.answers, self.receipts, self.stats, self.supervisor, clock)
+                               self.answers, self.receipts, self.stats, self.supervisor, clock,
+                               cfg.long_short_message)
         self.queries = Queries(self.store, self.recorder, self.receipts, clock)
         self.binds = Binds(cfg.system_id, self.accounts, self.decider, self.stats, clock, self.audit)
         self.housekeeping = Housekeeping(cfg, self.connections, self.decider, self.stats, clock, housekeeping_interval)

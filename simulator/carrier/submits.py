@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.faults.outcome import Outcome, SlaClass
-from simulator.smpp.coding import CodingError, count_segments
+from simulator.smpp.coding import count_segments
+from simulator.smpp.constants import MAX_SEGMENTS, EsmClass, Tag
 from simulator.smpp.constants import CommandStatus as S
-from simulator.smpp.constants import Tag
 from simulator.smpp.pdu import SmeAddress
 from simulator.smpp.tlv import read_int
 
@@ -30,6 +30,7 @@ from .stats import CarrierStats
 from .supervisor import Supervisor
 
 _IMMEDIATE = Outcome(response_delay=0.0)
+_UDHI = int(EsmClass.UDHI)
 
 
 class Submits:
@@ -37,7 +38,8 @@ class Submits:
 
     def __init__(self, decider: Decider, store: MessageStore, new_message_id: MessageIdAllocator,
                  recorder: Recorder, answers: Answers, receipts: Receipts, stats: CarrierStats,
-                 supervisor: Supervisor, clock: Callable[[], float]) -> None:
+                 supervisor: Supervisor, clock: Callable[[], float],
+                 long_short_message: str = "accept") -> None:
         self.decider = decider
         self.store = store
         self.new_message_id = new_message_id
@@ -47,6 +49,7 @@ class Submits:
         self.stats = stats
         self.supervisor = supervisor
         self.clock = clock
+        self.accept_long = long_short_message == "accept"  # else a short_message over one segment: RINVMSGLEN
         self.submissions = 0  # the index of the next submission: the seed's stream position
 
     def on_submit_sm(self, conn: SmscConnection, pdu: Any) -> None:
@@ -70,7 +73,7 @@ class Submits:
         if not destination:
             self._refuse(conn, pdu, S.ESME_RINVDSTADR, destination)
             return
-        body, segments, status = _body(pdu)
+        body, segments, status = _body(pdu, self.accept_long)
         if status:
             self._refuse(conn, pdu, status, destination)
             return
@@ -105,7 +108,7 @@ class Submits:
     def on_submit_multi(self, conn: SmscConnection, pdu: Any) -> None:
         account = conn.account
         assert account is not None
-        body, segments, status = _body(pdu)
+        body, segments, status = _body(pdu, self.accept_long)
         if status:
             self._refuse(conn, pdu, status)
             return
@@ -183,19 +186,30 @@ class Submits:
                        decided_by="carrier")
 
 
-def _body(pdu: Any) -> tuple[bytes, int, int]:
-    """(body, segments, status): the message octets and how many SMS they make."""
+def _body(pdu: Any, accept_long: bool = True) -> tuple[bytes, int, int]:
+    """(body, segments, status): the message octets and how many SMS they make (count_segments,
+    the one count: the ledger's `segments` column and the bill come from it).
+
+    A short_message that is a part (UDH or SAR TLVs) is 1. One without UDH that needs more than
+    one segment is accepted and counted whole when `accept_long` (carrier.long_short_message:
+    accept), else refused ESME_RINVMSGLEN. A message_payload counts its segments; more than a
+    concatenated message can have (MAX_SEGMENTS) is refused ESME_RINVMSGLEN.
+    """
     tlvs = pdu.tlvs
     payload = tlvs.get(Tag.message_payload) if tlvs else None
     short = getattr(pdu, "short_message", b"")
     if payload is None:
-        return short, 1, 0
+        part = bool(pdu.esm_class & _UDHI) or (bool(tlvs) and Tag.sar_total_segments in tlvs)
+        segments = count_segments(short, pdu.data_coding, part=part)
+        if segments > 1 and not accept_long:
+            return short, segments, S.ESME_RINVMSGLEN
+        return short, segments, 0
     if short:
         return b"", 0, S.ESME_RINVMSGLEN  # both message_payload and short_message: spec 5.3.2.32
-    try:
-        return payload, count_segments(payload, pdu.data_coding), 0
-    except CodingError:
-        return payload, 1, 0
+    segments = count_segments(payload, pdu.data_coding)
+    if segments > MAX_SEGMENTS:
+        return payload, segments, S.ESME_RINVMSGLEN
+    return payload, segments, 0
 
 
 def _sar(tlvs: dict[int, bytes]) -> tuple[int, int, int] | None:

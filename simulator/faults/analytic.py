@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
-from .outcome import Verdict
+from .outcome import Verdict, prevails
 
 
 class Track(NamedTuple):
@@ -48,21 +48,22 @@ class Walk(Protocol):
 def takes_response(walk: Walk, fault: str, verdict: Verdict) -> Effect:
     """The effect of a fault (`fault`: its kind and name) that takes a submit's response
     (no_response, generic_nack): a message whose response is still free becomes settled and not
-    link-free; one that would have been delivered takes `verdict`, an earlier verdict stands."""
+    link-free and takes `verdict`, unless an earlier verdict ranks as high (see after())."""
     if walk.link_history:
         walk.not_analytic(
             f"{fault} comes after {', '.join(walk.link_history)}, which act on a link's "
             "history (after_pdus): whether it may still act depends on the binds, not on a probability")
     sla_class, reason = verdict.sla_class.value, verdict.reason
+    # an earlier verdict of the same or a higher rank stands: the walk applies outcome.prevails
+    return lambda track: Track(sla_class, reason, True, False) if track.link_free else None
 
-    def effect(track: Track) -> Track | None:
-        if not track.link_free:
-            return None
-        if track.sla_class == "delivered":
-            return Track(sla_class, reason, True, False)
-        return Track(track.sla_class, track.reason, True, False)
 
-    return effect
+def after(track: Track, new: Track) -> Track:
+    """`new` (a fault's effect on `track`), with the class and reason the one precedence of SLA
+    classes keeps (outcome.prevails): an earlier verdict that ranks as high or higher stands."""
+    if prevails(new.sla_class, track.sla_class):
+        return new
+    return new._replace(sla_class=track.sla_class, reason=track.reason)
 
 
 def settles_unsettled(verdict: Verdict) -> Effect:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .analytic import Effect, Walk
-from .outcome import Outcome, SlaClass, Submission, Verdict
+from .outcome import Outcome, SlaClass, Submission, Verdict, prevails
 
 # the same bounds as the scenario file's own (simulator.scenario: MAX_DELAY_MS, MAX_DURATION_S, MAX_COUNT)
 MAX_DELAY_MS = 86_400_000.0  # one day: the longest delay a fault may add to a response or a receipt
@@ -157,10 +157,19 @@ class Fault:
         walk.not_analytic(f"fault kind {self.kind!r} ({self.name!r}): its effect on the rate is not modelled")
         return None
 
+    def validity(self, submission: Submission) -> Verdict | None:
+        """The destination's validity, for a section that decides it (number plan, blacklists): the
+        invalid_number verdict of a destination that is not a valid number, else None. The
+        pipeline asks after every fault has acted and gives it the last word (outcome.PRECEDENCE)."""
+        return None
+
     def classify(self, outcome: Outcome, verdict: Verdict | None = None) -> None:
         """Mark `outcome` as decided by this fault, counted as `verdict` (default: the fault's own,
-        which honours the scenario's `sla:`)."""
+        which honours the scenario's `sla:`), unless the outcome already holds a verdict that
+        ranks as high or higher (outcome.prevails: the one precedence of SLA classes)."""
         sla_class, reason = verdict or self.verdict
+        if not prevails(sla_class, outcome.sla_class):
+            return
         outcome.sla_class = sla_class
         outcome.reason = reason
         outcome.decided_by = self.name

@@ -40,6 +40,22 @@ class SlaClass(str, enum.Enum):
     PENDING = "pending"
 
 
+# The one precedence of SLA classes (README, "SLA classes: one precedence"). The destination's
+# validity ranks first: a number the number plan or a blacklist makes invalid is an invalid number
+# whatever else happened to the message (FaultPipeline applies it last, Fault.classify and the
+# expectation's walk never let anything replace it). Then excluded causes, then definite failures.
+# A verdict replaces an outcome's class only when it ranks higher, or when the outcome is still
+# `delivered`: among verdicts of one rank, the earlier stands.
+PRECEDENCE: dict[str, int] = {"delivered": 0, "definite_failure": 1, "excluded": 2, "invalid_number": 3}
+PRECEDENCE.update({SlaClass(name): rank for name, rank in list(PRECEDENCE.items())})  # a member hashes apart
+
+
+def prevails(new: str, current: str) -> bool:
+    """Whether a verdict of class `new` replaces an outcome's class `current` (plain strings or
+    SlaClass members): the rule above, for the pipeline and the expectation alike."""
+    return current == "delivered" or PRECEDENCE[new] > PRECEDENCE[current]
+
+
 class Verdict(NamedTuple):
     """How an outcome a fault decided counts in the SLA: its class and the reason it is recorded with."""
 

@@ -64,6 +64,7 @@ class FaultPipeline:
         self.by_name = {f.name: f for f in self.faults}
         self._submit = [f for f in self.faults if _overrides(f, "apply")]
         self._submit_for: dict[str, list[Step]] = {}  # account -> its steps, in stage order
+        self._validity_for: dict[str, list[Fault]] = {}  # account -> the sections deciding validity
         self._bind = [f for f in self.faults if _overrides(f, "on_bind")]
         self._link = [f for f in self.faults if _overrides(f, "on_link")]
 
@@ -76,7 +77,12 @@ class FaultPipeline:
              None if isinstance(f, SectionFault) or f.spec.probability >= 1.0 else f.draw, f.apply)
             for f in self._submit if f.enabled and f.applies_to(account)
         ]
+        self._validity_for[account] = [f for f, _, _, _ in steps if _overrides(f, "validity")]
         return steps
+
+    def _forget_steps(self) -> None:
+        self._submit_for.clear()
+        self._validity_for.clear()
 
     def start(self, now: float | None = None) -> None:
         """Scenario time starts now (maintenance windows "relative to start" count from here)."""
@@ -87,7 +93,10 @@ class FaultPipeline:
     # ---------------------------------------------------------------- decisions
     def decide(self, submission: Submission, now: float) -> Outcome:
         """The Outcome of one submit: each fault in stage order, eligible, drawn, applied; a fault
-        that acted counts a hit. The only place a fault's probability is drawn."""
+        that acted counts a hit. The only place a fault's probability is drawn. The stage order
+        decides what happens on the wire; the SLA class follows the one precedence
+        (outcome.PRECEDENCE): the destination's validity last and above all, then excluded
+        causes, then definite failures."""
         outcome = Outcome(receipt_delay=self.env.receipt_delay)
         t = now - self.started_at
         steps = self._submit_for.get(submission.account)
@@ -100,6 +109,15 @@ class FaultPipeline:
                 continue
             if apply(submission, outcome, t):
                 fault.hits += 1
+        # The destination's validity has the last word (outcome.PRECEDENCE): a message to a number
+        # the number plan or a blacklist makes invalid is an invalid number, whatever refused,
+        # failed or delivered it (a maintenance window, a throttle, a provider failure, a link fault).
+        for fault in self._validity_for[submission.account]:
+            verdict = fault.validity(submission)
+            if verdict is not None:
+                outcome.sla_class, outcome.reason = verdict
+                outcome.decided_by = outcome.decided_by or fault.name
+                break
         return outcome
 
     def decide_bind(self, account: str, bind_type: str, now: float) -> int:
@@ -140,7 +158,7 @@ class FaultPipeline:
             if set(changes) != {"enabled"}:
                 raise FaultChangeError(f"{name} is a scenario section: only `enabled` can change live")
             fault.set_enabled(changes["enabled"])
-            self._submit_for.clear()
+            self._forget_steps()
             self._announce(actor, "change", name, changes)
             return fault.describe()
         if fault is None:
@@ -158,7 +176,7 @@ class FaultPipeline:
         merged = {**fault.spec.model_dump(exclude_defaults=True), "kind": fault.spec.kind, **changes, "name": name}
         spec = self._validate(merged)
         fault.retune(spec)
-        self._submit_for.clear()
+        self._forget_steps()
         self._announce(actor, "change", name, changes)
         return fault.describe()
 

@@ -24,7 +24,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from simulator.faults import registry
-from simulator.faults.analytic import Effect, Track
+from simulator.faults.analytic import Effect, Track, after
 from simulator.faults.base import Fault, FaultEnv, FaultStage
 from simulator.faults.sections.blacklist import Blacklist
 from simulator.faults.sections.number_plan import NumberPlan
@@ -179,17 +179,20 @@ class _Analysis:
             self.independent.append("sending rules (unapproved signatures/templates, content)")
 
     def _subscribers(self, dist: dict[Track, float]) -> dict[Track, float]:
-        """Blacklists, then the number plan, for the messages nothing refused before."""
+        """Blacklists, then the number plan: they act on the messages nothing refused before, and
+        the destination's validity classes every message, refused earlier or not (as the
+        pipeline's last step does)."""
         mix = self._destination_mix()
         if mix is None:
             return dist
         out: dict[Track, float] = defaultdict(float)
         for track, p in dist.items():
-            if track.settled:  # settled earlier (refused at admission)
-                out[track] += p
-                continue
-            for (cls, reason, settled), q in mix.items():
-                out[Track(cls, reason, settled, track.link_free)] += p * q
+            for (cls, reason, settles), q in mix.items():
+                if track.settled:  # refused at admission: only an invalid destination changes its class
+                    new = Track(cls, reason, True, track.link_free) if cls == "invalid_number" else track
+                else:
+                    new = Track(cls, reason, settles, track.link_free)
+                out[after(track, new)] += p * q
         return out
 
     def _destination_mix(self) -> dict[tuple[str, str, bool], float] | None:
@@ -217,8 +220,11 @@ class _Analysis:
                 owner, state_mix = plan.entry_for(digits)
                 if name in groups and owner != name:
                     nested = True
+                validity = state_mix.validity  # an invalid state classes every message to it
                 for b in state_mix.behaviours:
-                    out[(b.sla_class.value, b.reason, not b.delivers)] += weight / total * share * b.share
+                    verdict = validity or b.verdict
+                    cls, reason = verdict.sla_class.value, verdict.reason
+                    out[(cls, reason, not b.delivers)] += weight / total * share * b.share
         if nested:
             self.assumptions.append("some numbers the traffic draws from a group belong to another (nested) "
                                     "group and take its state, as in the simulator")
@@ -286,6 +292,7 @@ def _transform(dist: dict[Track, float], p: float, hit: Effect) -> dict[Track, f
         if new is None or p <= 0:
             out[track] += q
             continue
+        new = after(track, new)  # the one precedence of SLA classes, as Fault.classify applies it
         p_hit = min(p, 1.0)
         out[new] += q * p_hit
         out[track] += q * (1 - p_hit)

@@ -64,6 +64,10 @@ class Carrier(Model):
     max_queued_per_account: int = Field(default=200_000, ge=1, le=MAX_COUNT)
     message_store_size: int = Field(default=2_000_000, ge=1, le=MAX_COUNT,
                                     description="messages kept for query_sm")
+    long_short_message: Literal["accept", "reject"] = Field(
+        default="accept",
+        description="a short_message without UDH over one segment: accept (split, billed per segment)"
+                    " or reject (ESME_RINVMSGLEN)")
 
     @field_validator("listen", "control")
     @classmethod

@@ -8,6 +8,7 @@ re-exported here, the one import for whoever encodes, decodes or counts message 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .constants import MAX_SEGMENTS, UDH_CONCAT_8, UDH_CONCAT_16, DataCoding
@@ -25,6 +26,7 @@ __all__ = [
     "Segment",
     "alphabet_of",
     "choose_coding",
+    "count_segments",
     "decode_text",
     "encode_text",
     "gsm_encodable",
@@ -154,15 +156,30 @@ _LIMITS = {
     _OCTET: {"udh8": 134, "udh16": 133, "sar": 140, "payload": 134, None: 140},
     _UCS2: {"udh8": 134, "udh16": 132, "sar": 140, "payload": 134, None: 140},
 }
-_LIMITS[_IA5] = _LIMITS[_LATIN1] = _LIMITS[_OCTET]
+_LIMITS[_LATIN1] = _LIMITS[_OCTET]
+_LIMITS[_IA5] = _LIMITS[_GSM]  # IA5 is a 7-bit alphabet: the SMSC sends it as GSM septets
+
+# IA5 (ASCII) characters that GSM 03.38 has only in its extension table: an escape pair, two
+# septets, once the SMSC converts IA5 to the GSM alphabet. Any other IA5 octet is one septet (a
+# character GSM lacks, such as the backtick, goes out as a one-septet substitute).
+_IA5_EXTENSION = re.compile(rb"[\^{}\\\[~\]|]")
+
+
+def _ia5_septets(data: bytes) -> bytes:
+    """IA5 octets as the unpacked GSM septets the SMSC sends: extension characters as escape pairs.
+
+    An ESC control character in the IA5 text becomes a space first, so that every 0x1B in the
+    result opens an escape pair (and _chunk_ends can map septet offsets back to octet offsets).
+    """
+    return _IA5_EXTENSION.sub(b"\x1b\\g<0>", data.replace(b"\x1b", b" "))
 
 
 def segment_limits(data_coding: int, concat: str = "udh8") -> tuple[int, int]:
     """(single, per segment) in characters of the alphabet: septets, octets or UCS2 code units.
 
-    GSM 160/153, octet codings 140/134, UCS2 70/67 with udh8; 152/133/66 per segment with
-    udh16; for sar the per-segment limit is the single one (no UDH in the text). For payload
-    it is the udh8 one: see segment_count.
+    GSM and IA5 (a 7-bit alphabet, sent as GSM septets) 160/153, octet codings 140/134, UCS2
+    70/67 with udh8; 152/133/66 per segment with udh16; for sar the per-segment limit is the
+    single one (no UDH in the text). For payload it is the udh8 one: see segment_count.
     """
     _check_concat(concat)
     alphabet = alphabet_of(data_coding)
@@ -185,8 +202,12 @@ def _chunk_ends(data: bytes, alphabet: int, concat: str) -> list[int]:
     """
     limits = _LIMITS[alphabet]
     size = len(data)
-    if size <= limits[None]:
+    if size <= limits[None] // 2 or (size <= limits[None] and alphabet != _IA5):
         return [size]
+    if alphabet == _IA5:  # cut the septets the SMSC sends, then back to IA5 octet offsets
+        septets = _ia5_septets(data)
+        ends = _chunk_ends(septets, _GSM, concat)
+        return [size] if len(ends) == 1 else [end - septets.count(GSM_ESCAPE, 0, end) for end in ends]
     limit = limits[concat]
     ends = []
     pos = 0
@@ -221,12 +242,31 @@ def segment_count(text: str, data_coding: int, concat: str = "udh8") -> int:
     return len(_chunk_ends(encode_text(text, data_coding), alphabet, concat))
 
 
-def count_segments(data: bytes, data_coding: int) -> int:
-    """How many SMS already-encoded octets make (e.g. a message_payload): the udh8 count.
+def count_segments(data: bytes, data_coding: int, *, part: bool = False) -> int:
+    """How many SMS a carrier counts for octets as a client sent them: THE count of the carrier.
 
-    Raises CodingError for a data_coding this module does not know.
+    Acceptance (carrier/submits.py: a short_message over one segment is accepted or refused),
+    the ledger's `segments` column and billing (metering/billing.py reads that column) all come
+    from here. `part` is a short_message that is already one part of a concatenated message (a
+    UDH, esm_class 0x40, or the SAR TLVs): 1, whatever its length. Otherwise the octets are
+    measured in the alphabet of data_coding and cut as the SMSC would (udh8):
+
+      data_coding                    measured in                     one SMS  per part
+      0 (SMSC default = GSM 03.38)   septets, extension chars twice  160      153
+      1 (IA5)                        GSM septets after conversion    160      153
+      8 (UCS2)                       UTF-16 code units (pairs: 2)    70       67
+      2, 3, 4 and any other          octets                          140      134
+
+    GSM 03.38 DCS groups (0xC0-0xFF) follow the alphabet they name. A coding this module cannot
+    decode is sent as 8-bit data, so its octets count; this never raises.
     """
-    return len(_chunk_ends(data, alphabet_of(data_coding), "udh8"))
+    if part:
+        return 1
+    try:
+        alphabet = alphabet_of(data_coding)
+    except CodingError:
+        alphabet = _OCTET
+    return len(_chunk_ends(data, alphabet, "udh8"))
 
 
 @dataclass(frozen=True, slots=True)

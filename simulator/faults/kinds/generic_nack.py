@@ -35,8 +35,7 @@ class GenericNack(Fault):
             return False  # an earlier link fault decided what becomes of the response
         outcome.link_action = "nack"
         outcome.refuse(self.spec.status)  # the carrier puts the refusal's status in the nack
-        if outcome.sla_class is SlaClass.DELIVERED:  # an earlier verdict (invalid number, excluded) stands
-            self.classify(outcome)
+        self.classify(outcome)  # an earlier verdict of the same or a higher rank stands (outcome.PRECEDENCE)
         return True
 
     def expected(self, walk: Walk) -> Effect | None:

@@ -34,8 +34,7 @@ class NoResponse(Fault):
             # never answered, so never given an id: the carrier keeps no message and sends no
             # receipt (the status is the record's only; nothing goes on the wire)
             outcome.refuse(CommandStatus.ESME_RSYSERR)
-        if outcome.sla_class is SlaClass.DELIVERED:  # an earlier verdict (invalid number, excluded) stands
-            self.classify(outcome)
+        self.classify(outcome)  # an earlier verdict of the same or a higher rank stands (outcome.PRECEDENCE)
         return True
 
     def expected(self, walk: Walk) -> Effect | None:

@@ -1,8 +1,10 @@
 """Blacklists (`blacklists:`): the platform's, the carrier's and each account's opt-out list.
 
 A destination on a list is refused at submit and counts as an invalid number (out of the SLA's
-denominator). Lists are loaded once, when the pipeline is built, into sets of ints; a bad file
-stops the run there with its file and line. Checking a number never does I/O.
+denominator), whatever an earlier or later fault did to the message (a maintenance window or a
+throttle that refused it first: see outcome.PRECEDENCE). Lists are loaded once, when the
+pipeline is built, into sets of ints; a bad file stops the run there with its file and line.
+Checking a number never does I/O.
 
 List                       default submit status      SLA class / reason
 -------------------------  -------------------------  ------------------------------
@@ -141,6 +143,11 @@ class Blacklist(SectionFault):
         if own is not None and key in own.keys:
             return own
         return None
+
+    def validity(self, submission: Submission) -> Verdict | None:
+        """A listed destination is an invalid number, whatever else refused or failed it."""
+        hit = self.match(submission.account, submission.destination)
+        return None if hit is None else hit.verdict
 
     def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         if outcome.settled:

@@ -12,13 +12,19 @@ powered_off       EXPIRED 027: absent subscriber              10x    invalid_num
 arrears           UNDELIV 013: call barred                    1x     invalid_number / arrears
 not_subscribed    UNDELIV 011: teleservice not provisioned    1x     invalid_number / sms_not_subscribed
 unreachable       EXPIRED 027: absent subscriber              10x    invalid_number / unreachable
-unstable_network  70 %: DELIVRD 000                           1x     delivered
+unstable_network  70 %: DELIVRD 000                           1x     invalid_number / unstable_network
                   30 %: UNDELIV 034: system failure           2x     invalid_number / unstable_network
+
+Every state but `active` makes the destination an invalid number (a user-side cause, SLA 3.1(2)):
+each message to it is counted invalid_number with the state's reason, whether it is delivered,
+fails, or is refused by something else first (a maintenance window, a throttle): validity() gives
+that verdict and the pipeline applies it last (outcome.PRECEDENCE). The same number cannot be a
+valid one when a message reaches it and an invalid one when a message fails.
 
 `err` is the decimal GSM MAP error cause (3GPP TS 29.002), as most SMSCs write it. The delay is in
 carrier.receipt_delay_ms: an EXPIRED receipt stands for a validity period running out, compressed
 to ten times that. `numbers.states.<state>` replaces a state's row by a mix of StateBehaviour
-(shares adding up to 1), keeping the state's SLA class for the failures; failures of an `active`
+(shares adding up to 1), keeping the state's SLA class for every message; failures of an `active`
 override are the provider's (definite_failure, reason "numbers"). The mix is drawn from the
 section's seeded stream, exactly one draw per message consulted, so a run repeats.
 
@@ -59,6 +65,13 @@ INVALID_REASONS: dict[str, str] = {
 }
 
 
+def state_verdict(state: str) -> Verdict | None:
+    """The validity of a destination in `state`: invalid_number with the state's reason for
+    every state but `active` (None: a valid number)."""
+    reason = INVALID_REASONS.get(state)
+    return None if reason is None else Verdict(SlaClass.INVALID_NUMBER, reason)
+
+
 def destination_digits(number: str) -> str:
     """normalize_number(), with a fast path for the usual all-digit destination_addr."""
     if number.isdigit() and number.isascii():
@@ -90,10 +103,11 @@ class Behaviour:
 class StateMix:
     """A state's behaviours and their cumulative shares: pick(r) for a uniform r in [0, 1)."""
 
-    __slots__ = ("behaviours", "bounds", "single", "state")
+    __slots__ = ("behaviours", "bounds", "single", "state", "validity")
 
     def __init__(self, state: str, behaviours: list[Behaviour]) -> None:
         self.state = state
+        self.validity = state_verdict(state)  # None: a valid number
         self.behaviours = tuple(behaviours)
         bounds, total = [], 0.0
         for b in behaviours:
@@ -180,6 +194,7 @@ class NumberPlan(SectionFault):
             )
             self.mixes[state] = StateMix(state, behaviours)
         self.default: Entry = ("", self.mixes[section.default_state])
+        self._last: tuple[str | None, StateMix] = (None, self.default[1])  # apply()'s lookup, for validity()
         self._exact: dict[str, Entry] = {}
         self._prefixes: dict[str, Entry] = {}
         ranges: dict[int, list[tuple[int, int, Entry]]] = {}
@@ -253,11 +268,20 @@ class NumberPlan(SectionFault):
         return self.entry_for(number)[1].state
 
     # ---------------------------------------------------------------- the decision
+    def validity(self, submission: Submission) -> Verdict | None:
+        destination = submission.destination
+        if destination is self._last[0]:  # apply() just looked it up (the pipeline asks right after)
+            return self._last[1].validity
+        return self.entry_for(destination)[1].validity
+
     def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         r = self.random.random()  # exactly one draw per message, whatever happens next
+        destination = submission.destination
+        mix = self.entry_for(destination)[1]
+        self._last = (destination, mix)
         if outcome.settled:
             return False
-        behaviour = self.entry_for(submission.destination)[1].pick(r)
+        behaviour = mix.pick(r)
         if behaviour.delivers:
             if behaviour.delay is not None:
                 outcome.receipt_delay = behaviour.delay
