@@ -276,7 +276,7 @@ class Smsc:
         if ledger.failed:
             return [f"ledger: {ledger.failed}"]
         if ledger.failing:  # until a probe commits again: submits are refused meanwhile
-            return [f"ledger: writes failing {ledger.outage_summary()}: {ledger.failing}"]
+            return [f"ledger: writes failing for {ledger.outage_summary()}: {ledger.failing}"]
         return []
 
     def health(self) -> dict[str, Any]:

@@ -107,8 +107,8 @@ class FailClosed:
 
     def outage_summary(self) -> str:
         o = self.outage
-        return (f"for {time.monotonic() - self._failing_since:.1f} s; {o['refused']:,} submits refused, "
-                f"{o['given_up']:,} given up, {o['dropped']:,} rows dropped")
+        return (f"{time.monotonic() - self._failing_since:.1f} s; {o['refused']:,} submits refused, "
+                f"{o['given_up']:,} in flight answered ESME_RSYSERR, {o['dropped']:,} rows dropped")
 
     def _rolled_back(self, upto: int, reason: str) -> None:
         """The writer process rolled back every batch up to `upto`: give up what has a fallback,
@@ -121,15 +121,15 @@ class FailClosed:
             self._held[AUDIT].append(AuditRow(self.run_id, time.time(), "ledger.failing", "carrier",
                                               json.dumps({"reason": reason})))
         self._failing = reason
-        failed = 0
+        failed = 1  # the commit; and each submit given up (rows held for the probe are not lost yet)
         while self._waiting and self._waiting[0][0] <= upto:
             batch, entries, rows, count = self._waiting.popleft()
             self._backlog -= count
-            failed += count
             given_up: set[int] = set()
             for entry in entries:
                 if entry[2] is not None:
                     given_up.add(id(entry[3]))
+                    failed += 1
                     self._run_lost(entry[2], entry[1])
                 else:
                     self._held_entries.append(entry)
@@ -138,7 +138,7 @@ class FailClosed:
             if batch == self._probe:
                 self._probe = None
                 self._probe_delay = min(self._probe_delay * 2, self.probe_s[1])
-        self.failures.add(reason, max(failed, 1))
+        self.failures.add(reason, failed)
         self._schedule_probe()
 
     def _hold_new(self, slot: int, row: tuple[Any, ...], callback: Callable[[Any], None] | None, arg: Any,
@@ -182,8 +182,8 @@ class FailClosed:
         """The probe was committed: writes succeed again; what was held meanwhile goes now."""
         self._probe = None
         details = {"after_s": round(time.monotonic() - self._failing_since, 3), "reason": self._failing, **self.outage}
-        log.warning("ledger %s: writes succeed again after %s", self.path, self.outage_summary())
         self.failures.flush()
+        log.warning("ledger %s: writes succeed again after failing for %s", self.path, self.outage_summary())
         self._failing = None
         held, entries = self._held, self._held_entries
         self._held, self._held_entries = [[], [], [], []], []

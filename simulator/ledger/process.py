@@ -22,6 +22,9 @@ ACK = struct.Struct(">Q")
 FAILED = 1 << 63  # set in an ack: the batches up to its id were rolled back, a reason follows
 SYNCHRONOUS = {"commit": "NORMAL", "fsync": "FULL", "async": "NORMAL"}
 MAX_BATCH_ROWS = 50_000
+# for tests where no small filesystem can be mounted: while the file this names exists, every commit
+# fails as on a full disk (tests/test_ledger_full_disk.py); unset in production
+FAIL_WHILE_ENV = "CARRIER_SIM_LEDGER_FAIL_WHILE"
 
 
 class _Input:
@@ -62,6 +65,7 @@ class _Input:
 
 def main(argv: list[str]) -> int:
     path, durability = argv[0], argv[1]
+    fail_while = os.environ.get(FAIL_WHILE_ENV)
     out = sys.stdout.buffer
     source = _Input(sys.stdin.buffer.fileno())
     try:
@@ -108,6 +112,8 @@ def main(argv: list[str]) -> int:
                 for batch in batches:
                     if batch[2 + slot]:
                         conn.executemany(statement, batch[2 + slot])
+            if fail_while and os.path.exists(fail_while):
+                raise sqlite3.OperationalError(f"database or disk is full (injected: {fail_while} exists)")
             conn.execute("COMMIT")
             reply = ACK.pack(batches[-1][1])
         except sqlite3.OperationalError as exc:  # disk full, I/O error: rolled back, said so, not hidden
