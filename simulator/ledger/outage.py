@@ -58,6 +58,7 @@ class FailClosed:
     _loop: asyncio.AbstractEventLoop | None
     _proc: Any
     _failure: str | None
+    _closing: bool
     _rows: list[list[tuple[Any, ...]]]
     _callbacks: list[Entry]
     _waiting: deque[tuple[int, list[Entry], list[list[tuple[Any, ...]]], int]]
@@ -164,14 +165,15 @@ class FailClosed:
                 callback(arg)
 
     def _schedule_probe(self) -> None:
-        if self._probe is None and self._probe_timer is None and self._failure is None and self._loop is not None:
+        if (self._probe is None and self._probe_timer is None and self._failure is None and not self._closing
+                and self._loop is not None):
             self._probe_timer = self._loop.call_later(self._probe_delay, self._send_probe)
 
     def _send_probe(self) -> None:
         """Write what is held (at least the ledger.failing audit row): its commit ends the failure."""
         self._probe_timer = None
-        if self._failure is not None or self._failing is None or self._proc is None:
-            return
+        if self._failure is not None or self._failing is None or self._proc is None or self._closing:
+            return  # close() hands over what is held itself
         rows, entries = self._held, self._held_entries
         self._held, self._held_entries = [[], [], [], []], []
         if not any(rows):
