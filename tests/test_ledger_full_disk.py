@@ -7,8 +7,8 @@ commits fail as on a full disk while a flag file exists (CARRIER_SIM_LEDGER_FAIL
 scenario runs both ways. Real SMSC, real sockets on 127.0.0.1, a real writer process and SQLite file.
 
 What must hold: every submit is answered (status 0 only when its record is durable: each id answered
-0 is in the ledger afterwards; the rest ESME_RSYSERR, including the submits waiting for their commit
-when the disk filled); binds keep getting bind_resp (0, or the refusal they deserve) and their audit
+0 is in the ledger afterwards and gets its one receipt; the rest ESME_RSYSERR and no receipt,
+including the submits waiting for their commit when the disk filled); binds keep getting bind_resp (0, or the refusal they deserve) and their audit
 rows reach the ledger after all; the failure is logged in a few summed-up lines, not one per submit;
 /health answers 503 "degraded" naming the ledger and the reason, then 200 "ok" once space is freed;
 new submits then get 0 and are in the ledger.
@@ -35,7 +35,7 @@ from simulator.control.http import ControlServer
 from simulator.esme import Esme, EsmeError
 from simulator.ledger.process import FAIL_WHILE_ENV
 from simulator.ledger.writer import LedgerWriter
-from simulator.smpp.constants import CommandStatus
+from simulator.smpp.constants import CommandStatus, Tag
 
 from .conftest import carrier
 
@@ -123,14 +123,14 @@ async def test_a_full_disk_refuses_submits_keeps_binding_and_resumes_once_space_
     answered: list = []  # every submit_sm_resp, in the order the submits were sent
     binds_during: list[str] = []
     try:
-        before = [await esme.submit(f"861380000{i:04d}") for i in range(20)]
+        before = [await esme.submit(f"861380000{i:04d}", registered_delivery=1) for i in range(20)]
         answered += before
         assert {r.status for r in before} == {S.ESME_ROK}
         assert await health(base) == (200, {"status": "ok"})
 
         # 200 submits on their way to the carrier, then the disk fills before any is recorded:
         # they wait for a commit that is rolled back, and are answered all the same
-        in_flight = [esme.send_submit(f"861381000{i:04d}") for i in range(200)]
+        in_flight = [esme.send_submit(f"861381000{i:04d}", registered_delivery=1) for i in range(200)]
         small_disk.fill()
         answered += await asyncio.wait_for(asyncio.gather(*in_flight), 20)
 
@@ -141,7 +141,7 @@ async def test_a_full_disk_refuses_submits_keeps_binding_and_resumes_once_space_
         while wave < 10 or time.monotonic() - failed_at < 2:
             wave += 1
             await asyncio.sleep(0.05)
-            sends = [esme.send_submit(f"8613{wave:03d}2{i:04d}") for i in range(200)]
+            sends = [esme.send_submit(f"8613{wave:03d}2{i:04d}", registered_delivery=1) for i in range(200)]
             answered += await asyncio.wait_for(asyncio.gather(*sends), 20)
             other = await asyncio.wait_for(Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass",
                                                       "receiver" if wave % 2 else "transmitter"), 10)
@@ -167,9 +167,18 @@ async def test_a_full_disk_refuses_submits_keeps_binding_and_resumes_once_space_
             return (await health(base))[0] == 200
 
         await until_async(healthy, "/health to be ok again after the space is freed")
-        after = [await esme.submit(f"861383000{i:04d}") for i in range(50)]
+        after = [await esme.submit(f"861383000{i:04d}", registered_delivery=1) for i in range(50)]
         answered += after
         assert {r.status for r in after} == {S.ESME_ROK}
+        # one receipt for each acknowledged message (final states held meanwhile are written and
+        # their receipts sent after all), none for a message refused with ESME_RSYSERR
+        acknowledged = {r.message_id for r in answered if r.status == S.ESME_ROK}
+        receipted = Counter()
+        while sum(receipted.values()) < len(acknowledged):
+            pdu = await esme.next_delivery(timeout=10)
+            receipted[pdu.tlvs[Tag.receipted_message_id].rstrip(b"\0").decode()] += 1
+        await asyncio.sleep(0.2)  # no more than those
+        assert esme.delivered.empty() and set(receipted) == acknowledged and set(receipted.values()) == {1}
         await esme.unbind()
     finally:
         esme.close()
@@ -177,7 +186,6 @@ async def test_a_full_disk_refuses_submits_keeps_binding_and_resumes_once_space_
         await smsc.stop(grace=0.2)
 
     # nothing acknowledged is missing from the ledger
-    acknowledged = {r.message_id for r in answered if r.status == S.ESME_ROK}
     in_ledger = {m for (m,) in rows(path, "SELECT message_id FROM messages WHERE message_id IS NOT NULL")}
     assert acknowledged <= in_ledger, sorted(acknowledged - in_ledger)[:5]
     assert len(acknowledged) >= 70  # the 20 before and the 50 after at least
