@@ -36,6 +36,7 @@ from simulator.esme import Esme, EsmeError
 from simulator.ledger.process import FAIL_WHILE_ENV
 from simulator.ledger.writer import LedgerWriter
 from simulator.smpp.constants import CommandStatus, Tag
+from simulator.smpp.pdu import SmeAddress, SubmitMulti
 
 from .conftest import carrier
 
@@ -208,3 +209,33 @@ async def test_a_full_disk_refuses_submits_keeps_binding_and_resumes_once_space_
     assert sum(1 for m in ledger_lines if "writes succeed again" in m) == 1, ledger_lines
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) <= 5, [r.getMessage() for r in errors]
+
+
+async def test_a_submit_multi_refused_for_a_full_disk_leaves_none_of_its_destinations_in_the_ledger(
+        tmp_path, make_smsc, monkeypatch):
+    """Its rows share one fate: all given up when their commit is rolled back (sent just before the
+    disk filled), none recorded when refused at once (sent while it is full)."""
+    flag = tmp_path / "disk-is-full"
+    monkeypatch.setenv(FAIL_WHILE_ENV, str(flag))
+    path = tmp_path / "ledger.sqlite"
+    ledger = LedgerWriter(path, run_id=RUN, probe_s=(0.05, 0.2))
+    smsc = await make_smsc(carrier(), ledger=ledger)
+    esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
+
+    def submit_multi(prefix: str) -> asyncio.Future:
+        dests = [SmeAddress(1, 1, f"{prefix}{i}") for i in range(3)]
+        return esme.send(SubmitMulti(source_addr="Acme", dest_address=dests, short_message=b"hi"))
+
+    try:
+        in_flight = submit_multi("86138111000")  # reaches the carrier after the disk filled
+        flag.touch()
+        assert (await asyncio.wait_for(in_flight, 10)).status == S.ESME_RSYSERR
+        assert (await asyncio.wait_for(submit_multi("86138222000"), 10)).status == S.ESME_RSYSERR
+        flag.unlink()
+        await until_async(lambda: asyncio.sleep(0.05, ledger.failing is None), "the ledger to resume")
+        ok = await asyncio.wait_for(submit_multi("86138333000"), 10)
+        assert ok.status == S.ESME_ROK
+    finally:
+        esme.close()
+        await smsc.stop(grace=0.2)
+    assert sorted(d for (d,) in rows(path, "SELECT destination FROM messages")) == [f"86138333000{i}" for i in range(3)]

@@ -78,6 +78,20 @@ class Recorder:
         assert self.ledger is not None, "message() needs a ledger; observe_message() without one"
         self.ledger.add_message(row, then, arg, lost)
 
+    def companions(self, rows: list[MessageRow]) -> None:
+        """The rows of a submit_multi's other destinations, recorded before the row its response waits
+        for (answers.py): they share its fate, given up with it if their commit is rolled back, and
+        not recorded when the ledger refuses it now (it is refused the same way, and answered)."""
+        if self.ledger is None:
+            for row in rows:
+                self.observe_message(row)
+            return
+        try:
+            for row in rows:
+                self.message(row, _ignore, None, _ignore)
+        except LedgerWriteError:
+            pass  # answers.py is refused the last row as well, and answers ESME_RSYSERR/ESME_RMSGQFUL
+
     # ---------------------------------------------------------------- finals
     def final(self, message: Message, sla_class: str, reason: str, then: Callable[[Message], None] | None) -> None:
         """Record the message's final state; `then(message)` runs once it is durable (at once when no
@@ -122,3 +136,7 @@ class Recorder:
                 self.ledger.add_delivery(row)
             except LedgerWriteError as exc:
                 self.unrecorded.add(str(exc))
+
+
+def _ignore(_: Any) -> None:
+    """What a submit_multi's other rows do on their commit or its rollback: their submit's row acts."""
