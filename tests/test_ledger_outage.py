@@ -247,7 +247,11 @@ async def test_dropped_receipts_are_logged_in_a_summed_up_line_not_one_each(make
     assert {r.status for r in await asyncio.wait_for(asyncio.gather(*sent), 20)} == {S.ESME_ROK}
     await until(lambda: sum(a.router.stats.overflowed for a in smsc.accounts.values()) >= 490, "the overflow", 20)
     esme.close()
+    await smsc.stop(grace=0.2)  # writes the line still pending
+    dropped = sum(a.router.stats.overflowed + a.router.stats.expired for a in smsc.accounts.values())
     lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert 1 <= len(lines) <= 2, lines
     assert lines[0].startswith("carrier: 1 receipt or MO dropped: last: receipt for "), lines
     assert lines[0].endswith(" overflowed"), lines
+    counts = [int(line.split()[1].replace(",", "")) for line in lines]
+    assert sum(counts) == dropped >= 490, (lines, dropped)  # every one counted, in one line or two

@@ -209,6 +209,8 @@ class Smsc:
             self._server = None
         if self.ledger is not None:
             await self.ledger.close()
+        for summary in (self.receipts.dropped, self.answers.unrecorded, self.recorder.unrecorded):
+            summary.close()  # the summed-up lines still pending
         await self.supervisor.stop()
 
     # ---------------------------------------------------------------- connections (ConnectionOwner)
