@@ -1,6 +1,6 @@
 """Failing closed: what the ledger writer does while its commits are rolled back, until one succeeds.
 
-Failing closed: a commit the writer process rolls back (a full disk, an I/O error) makes the writer
+A commit the writer process rolls back (a full disk, an I/O error) makes the writer
 *failing* until a probe commits again. Meanwhile a row whose caller gave a `lost` fallback (a submit
 waiting to be answered) is refused at once (LedgerUnavailable), and those already handed over are
 given up: `lost(arg)` runs and their rows are not retried (their submits were never acknowledged).
@@ -46,7 +46,6 @@ class LedgerUnavailable(LedgerWriteError):
 
 class LedgerBusy(LedgerWriteError):
     """Too many rows wait for their commit (the writer is slow): refuse the submit (ESME_RMSGQFUL)."""
-
 
 
 class FailClosed:
