@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.faults.outcome import Outcome
-from simulator.ledger.writer import LedgerWriteError
+from simulator.ledger.writer import LedgerBusy, LedgerUnavailable, LedgerWriteError
+from simulator.logsummary import LogSummary
 from simulator.smpp.constants import CommandStatus as S
 from simulator.smpp.constants import MessageState
 from simulator.smpp.pdu import GenericNack, Pdu
@@ -42,6 +43,8 @@ class Answers:
         self.supervisor = supervisor
         self.clock = clock
         self.schedule = schedule
+        self.unrecorded = LogSummary(log, "carrier", "submit refused with ESME_RSYSERR: cannot record it",
+                                     "submits refused with ESME_RSYSERR: cannot record them", level=logging.ERROR)
 
     def answer(self, conn: SmscConnection, resp: Pdu, outcome: Outcome, row: Any, about: About = None) -> None:
         """Answer a submit once its record (`row`, None when nothing records) is durable: at once when
@@ -56,11 +59,14 @@ class Answers:
             return
         self._held(conn)  # unanswered until the commit: it counts in the window
         try:
-            recorder.message(row, self._when_durable, (conn, resp, outcome, about))
-        except LedgerWriteError as exc:
-            log.error("cannot record a submit: %s; answering ESME_RSYSERR", exc)
+            recorder.message(row, self._when_durable, (conn, resp, outcome, about), self._when_lost)
+        except LedgerWriteError as exc:  # fail closed: refused now, nothing about it acknowledged
             self._released(conn)
-            self.respond(conn, type(resp)(sequence=resp.sequence, status=S.ESME_RSYSERR), outcome, about)
+            status = S.ESME_RMSGQFUL if isinstance(exc, LedgerBusy) else S.ESME_RSYSERR
+            if not isinstance(exc, (LedgerUnavailable, LedgerBusy)):  # those the ledger counts itself
+                self.unrecorded.add(str(exc))
+            self._give_up(about)
+            self.respond(conn, type(resp)(sequence=resp.sequence, status=status), outcome, about)
         conn.answering = resp.sequence
 
     # ---------------------------------------------------------------- the window
@@ -85,6 +91,25 @@ class Answers:
             self.respond(conn, resp, outcome, about)
         else:
             self.receipts.release(about, None)
+
+    def _when_lost(self, reply: Reply) -> None:
+        """The submit's record was rolled back (the ledger cannot write): ESME_RSYSERR, never an id."""
+        conn, resp, outcome, about = reply
+        self._released(conn)
+        self._give_up(about)
+        if conn.transport is not None and not conn.closing:
+            self.respond(conn, type(resp)(sequence=resp.sequence, status=S.ESME_RSYSERR), outcome, about)
+        else:
+            self.receipts.release(about, None)
+
+    def _give_up(self, about: About) -> None:
+        """Messages refused after all (their record could not be written): no notification about
+        them, no final state timer (Receipts._finish skips a final message)."""
+        for message in each(about):
+            message.parked = None
+            message.registered_delivery = 0
+            if not message.is_final:
+                message.finish(MessageState.REJECTED, self.clock())
 
     def respond(self, conn: SmscConnection, resp: Pdu, outcome: Outcome, about: About = None) -> None:
         if not outcome.respond:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.faults.outcome import SlaClass, message_text
+from simulator.logsummary import LogSummary
 from simulator.smpp.constants import CommandStatus as S
 from simulator.smpp.constants import EsmClass, MessageState, RegisteredDelivery
 from simulator.smpp.pdu import DeliverSm, Pdu
@@ -49,6 +50,7 @@ class Receipts:
         self.clock = clock
         self.schedule = schedule
         self.receipt_ttl = receipt_ttl
+        self.dropped = LogSummary(log, "carrier", "receipt or MO dropped", "receipts and MO dropped")
 
     # ---------------------------------------------------------------- message life
     def start(self, message: Message, now: float) -> None:
@@ -137,8 +139,8 @@ class Receipts:
     def delivery_done(self, item: PendingDelivery, how: str) -> None:
         """The router is done with a deliver_sm: acked, expired, overflowed or unsendable."""
         self.recorder.delivery(item, how)
-        if how != "acked":
-            log.warning("%s for %s %s: %s", item.kind, item.message.message_id if item.message else "MO", how, item.pdu)
+        if how != "acked":  # one line every 10 s at most, however many
+            self.dropped.add(f"last: {item.kind} for {item.message.message_id if item.message else 'an MO'} {how}")
 
     def delivery_failed(self, item: PendingDelivery, exc: Exception) -> None:
         """A deliver_sm could not be sent (encoded): it is dropped, counted "unsendable"."""

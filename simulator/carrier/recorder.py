@@ -17,6 +17,7 @@ from typing import Any
 from simulator.faults.outcome import Outcome, SlaClass
 from simulator.ledger.records import RecordSink, Row
 from simulator.ledger.writer import LedgerWriteError, LedgerWriter
+from simulator.logsummary import LogSummary
 from simulator.smpp.constants import MessageState
 
 from .delivery import PendingDelivery
@@ -36,6 +37,8 @@ class Recorder:
         # observers of every record (the MQTT publisher's tap): on_message(row), on_final(row),
         # on_delivery(row), in the order they were made; the ledger is not one of them
         self.observers: list[RecordSink] = []
+        self.unrecorded = LogSummary(log, "carrier", "final state or delivery not recorded",
+                                     "final states and deliveries not recorded", level=logging.ERROR)
 
     @property
     def recording(self) -> bool:
@@ -64,13 +67,30 @@ class Recorder:
         for observer in self.observers:
             observer.on_message(row)
 
-    def message(self, row: Row, then: Callable[[Any], None] | None = None, arg: Any = None) -> None:
+    def message(self, row: Row, then: Callable[[Any], None] | None = None, arg: Any = None,
+                lost: Callable[[Any], None] | None = None) -> None:
         """Hand a message row to the observers, then to the ledger, which runs `then(arg)` once the
-        row is durable. Raises LedgerWriteError when the ledger failed (the observers have it)."""
+        row is durable, or `lost(arg)` if its commit is rolled back. Raises LedgerWriteError when the
+        ledger failed, LedgerUnavailable/LedgerBusy (with `lost`) while it fails or is behind (the
+        observers have it)."""
         for observer in self.observers:
             observer.on_message(row)
         assert self.ledger is not None, "message() needs a ledger; observe_message() without one"
-        self.ledger.add_message(row, then, arg)
+        self.ledger.add_message(row, then, arg, lost)
+
+    def companions(self, rows: list[Row]) -> None:
+        """The rows of a submit_multi's other destinations, recorded before the row its response waits
+        for (answers.py): they share its fate, given up with it if their commit is rolled back, and
+        not recorded when the ledger refuses it now (it is refused the same way, and answered)."""
+        if self.ledger is None:
+            for row in rows:
+                self.observe_message(row)
+            return
+        try:
+            for row in rows:
+                self.message(row, _ignore, None, _ignore)
+        except LedgerWriteError:
+            pass  # answers.py is refused the last row as well, and answers ESME_RSYSERR/ESME_RMSGQFUL
 
     # ---------------------------------------------------------------- finals
     def final(self, message: Message, sla_class: str, reason: str, then: Callable[[Message], None] | None) -> None:
@@ -94,7 +114,7 @@ class Recorder:
         try:
             ledger.add_final(row, then, message)
         except LedgerWriteError as exc:
-            log.error("cannot record a final state: %s", exc)
+            self.unrecorded.add(str(exc))
 
     # ---------------------------------------------------------------- deliveries
     def delivery(self, item: PendingDelivery, result: str) -> None:
@@ -115,4 +135,8 @@ class Recorder:
             try:
                 self.ledger.add_delivery(row)
             except LedgerWriteError as exc:
-                log.error("cannot record a delivery: %s", exc)
+                self.unrecorded.add(str(exc))
+
+
+def _ignore(_: Any) -> None:
+    """What a submit_multi's other rows do on their commit or its rollback: their submit's row acts."""

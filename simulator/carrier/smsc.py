@@ -210,6 +210,8 @@ class Smsc:
             self._server = None
         if self.ledger is not None:
             await self.ledger.close()
+        for summary in (self.receipts.dropped, self.answers.unrecorded, self.recorder.unrecorded):
+            summary.close()  # the summed-up lines still pending
         await self.supervisor.stop()
 
     # ---------------------------------------------------------------- connections (ConnectionOwner)
@@ -271,8 +273,14 @@ class Smsc:
         self.supervisor.report(f"timer {getattr(fn, '__name__', fn)}", exc)
 
     def _ledger_health(self) -> list[str]:
-        failed = self.ledger.failed if self.ledger is not None else None
-        return [f"ledger: {failed}"] if failed else []
+        ledger = self.ledger
+        if ledger is None:
+            return []
+        if ledger.failed:
+            return [f"ledger: {ledger.failed}"]
+        if ledger.failing:  # until a probe commits again: submits are refused meanwhile
+            return [f"ledger: writes failing for {ledger.outage_summary()}: {ledger.failing}"]
+        return []
 
     def health(self) -> dict[str, Any]:
         """{"status": "ok"} or {"status": "degraded", "reasons": [...]}: what /health answers."""

@@ -156,9 +156,7 @@ class Submits:
             rows.append(recorder.message_row(message, outcome))
         timing = Outcome(submit_status=link_status, response_delay=slowest, respond=respond, link_action=link_action)
         # every destination's row before the response; the last one's is the one the response waits for
-        record = recorder.message if recorder.ledger is not None else recorder.observe_message
-        for row in rows[:-1]:
-            record(row)
+        recorder.companions(rows[:-1])
         last = rows[-1] if rows else None
         if not accepted:
             resp = pdu.response(status=S.ESME_RSUBMITFAIL, message_id="", unsuccess_sme=unsuccess)

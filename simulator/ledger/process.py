@@ -19,8 +19,12 @@ from . import schema
 
 LENGTH = struct.Struct(">I")
 ACK = struct.Struct(">Q")
+FAILED = 1 << 63  # set in an ack: the batches up to its id were rolled back, a reason follows
 SYNCHRONOUS = {"commit": "NORMAL", "fsync": "FULL", "async": "NORMAL"}
 MAX_BATCH_ROWS = 50_000
+# for tests where no small filesystem can be mounted: while the file this names exists, every commit
+# fails as on a full disk (tests/test_ledger_full_disk.py); unset in production
+FAIL_WHILE_ENV = "CARRIER_SIM_LEDGER_FAIL_WHILE"
 
 
 class _Input:
@@ -61,6 +65,7 @@ class _Input:
 
 def main(argv: list[str]) -> int:
     path, durability = argv[0], argv[1]
+    fail_while = os.environ.get(FAIL_WHILE_ENV)
     out = sys.stdout.buffer
     source = _Input(sys.stdin.buffer.fileno())
     try:
@@ -101,14 +106,26 @@ def main(argv: list[str]) -> int:
                 break
             batches.append(more)
             rows += sum(len(t) for t in more[2:])
-        conn.execute("BEGIN")
-        for slot, statement in enumerate(sql):
-            for batch in batches:
-                if batch[2 + slot]:
-                    conn.executemany(statement, batch[2 + slot])
-        conn.execute("COMMIT")
         try:
-            out.write(ACK.pack(batches[-1][1]))
+            conn.execute("BEGIN")
+            for slot, statement in enumerate(sql):
+                for batch in batches:
+                    if batch[2 + slot]:
+                        conn.executemany(statement, batch[2 + slot])
+            if fail_while and os.path.exists(fail_while):
+                raise sqlite3.OperationalError(f"database or disk is full (injected: {fail_while} exists)")
+            conn.execute("COMMIT")
+            reply = ACK.pack(batches[-1][1])
+        except sqlite3.OperationalError as exc:  # disk full, I/O error: rolled back, said so, not hidden
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            reason = f"{type(exc).__name__}: {exc}".encode()
+            reply = ACK.pack(FAILED | batches[-1][1]) + LENGTH.pack(len(reason)) + reason
+        try:
+            out.write(reply)
             out.flush()
         except BrokenPipeError:
             pass  # the simulator is gone; what we committed stays committed

@@ -8,6 +8,8 @@ is killed. A separate process, not a thread: SQLite's work then runs on another 
 contending for the simulator's GIL (measured: bench/RESULTS.md).
 A callback that raises never stops the acknowledgement reader: it goes to `on_callback_error`
 (logged with its traceback when nobody set it), and the callbacks after it still run.
+
+Failing closed (a full disk, an I/O error): outage.py.
 """
 
 from __future__ import annotations
@@ -23,22 +25,18 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from .process import ACK, LENGTH
+from .outage import AUDIT, DELIVERIES, FINALS, MESSAGES, Entry, FailClosed
+from .outage import LedgerBusy, LedgerUnavailable, LedgerWriteError  # noqa: F401 - the writer's errors, named here too
+from .process import ACK, FAILED, LENGTH
 from .records import Row
 
 log = logging.getLogger("carrier_sim.ledger")
 
 Durability = Literal["commit", "fsync", "async"]
 DURABILITIES = ("commit", "fsync", "async")
-# where each table's rows wait in a batch (and their order in its frame)
-MESSAGES, FINALS, DELIVERIES, AUDIT = 0, 1, 2, 3
 
 
-class LedgerWriteError(RuntimeError):
-    """The ledger cannot be written: the simulator must not acknowledge messages any more."""
-
-
-class LedgerWriter:
+class LedgerWriter(FailClosed):
     """Append-only writer of one run's records; a RecordSink (records.py). Use from the event loop
     thread only. add_message/add_final also take a callback to run once the row is durable."""
 
@@ -52,6 +50,9 @@ class LedgerWriter:
         seed: int = 0,
         config: dict[str, Any] | None = None,
         durability: Durability = "commit",
+        hold_limit: int = 100_000,
+        max_backlog: int = 500_000,
+        probe_s: tuple[float, float] = (0.05, 2.0),
     ) -> None:
         if durability not in DURABILITIES:
             raise ValueError(f"durability must be one of {', '.join(DURABILITIES)}, got {durability!r}")
@@ -64,14 +65,17 @@ class LedgerWriter:
         self.durability = durability
         self.waits = durability != "async"  # whether callers must wait for the commit callback
         self._rows: list[list[tuple[Any, ...]]] = [[], [], [], []]  # by MESSAGES, FINALS, DELIVERIES, AUDIT
-        self._callbacks: list[tuple[Callable[[Any], None], Any]] = []
+        self._callbacks: list[Entry] = []
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._acks: asyncio.Task[None] | None = None
-        self._waiting: deque[tuple[int, list[tuple[Callable[[Any], None], Any]]]] = deque()
+        # every batch handed over and not acknowledged yet: (id, its entries, its rows, its row count)
+        self._waiting: deque[tuple[int, list[Entry], list[list[tuple[Any, ...]]], int]] = deque()
+        self._backlog = 0  # rows handed over, not committed yet
         self._next_batch = 1
-        self._failure: str | None = None
+        self._failure: str | None = None  # lasting: the writer process is gone
+        self._init_failing(hold_limit, max_backlog, probe_s)  # outage.py: while commits are rolled back
         self._closing = False  # close() began: the writer's end of the pipe is expected
         # set by the carrier before start(): how to run the ack reader (its supervisor's spawn), and
         # what to do when a commit callback raises (report it); by default a plain task and a log line
@@ -125,7 +129,13 @@ class LedgerWriter:
         if proc is None:
             return
         self._closing = True
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
+            self._probe_timer = None
         self._hand_over()
+        if self._failing is not None and any(self._held):  # one last try at what was held
+            self._send(self._held, self._held_entries)
+            self._held, self._held_entries = [[], [], [], []], []
         if proc.stdin is not None and not proc.stdin.is_closing():
             try:
                 await proc.stdin.drain()
@@ -144,6 +154,8 @@ class LedgerWriter:
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 self._acks.cancel()
         self._proc = None
+        self.failures.close()
+        self.busy.close()
 
     @property
     def failed(self) -> str | None:
@@ -156,9 +168,13 @@ class LedgerWriter:
         return self._proc.pid if self._proc is not None else None
 
     # ------------------------------------------------------------------ the loop side
-    def add_message(self, row: Row, callback: Callable[[Any], None] | None = None, arg: Any = None) -> None:
-        """Raises LedgerWriteError once the ledger failed. `callback(arg)` runs when the row is durable."""
-        self._add(MESSAGES, row, callback, arg)
+    def add_message(self, row: Row, callback: Callable[[Any], None] | None = None, arg: Any = None,
+                    lost: Callable[[Any], None] | None = None) -> None:
+        """`callback(arg)` runs when the row is durable; with `lost`, the row is never retried:
+        `lost(arg)` runs instead if its commit is rolled back, and while the ledger fails or is
+        behind the add raises LedgerUnavailable or LedgerBusy. Raises LedgerWriteError once the
+        writer process is gone."""
+        self._add(MESSAGES, row, callback, arg, lost)
 
     def add_final(self, row: Row, callback: Callable[[Any], None] | None = None, arg: Any = None) -> None:
         self._add(FINALS, row, callback, arg)
@@ -179,13 +195,21 @@ class LedgerWriter:
     def on_delivery(self, row: Row) -> None:
         self._add(DELIVERIES, row, None, None)
 
-    def _add(self, slot: int, row: tuple[Any, ...], callback: Callable[[Any], None] | None, arg: Any) -> None:
+    def _add(self, slot: int, row: tuple[Any, ...], callback: Callable[[Any], None] | None, arg: Any,
+             lost: Callable[[Any], None] | None = None) -> None:
         if self._failure is not None:
             raise LedgerWriteError(f"ledger {self.path} failed: {self._failure}")
+        if self._failing is not None:
+            self._hold_new(slot, row, callback, arg, lost)
+            return
+        if lost is not None and self._backlog > self.max_backlog and self.waits:
+            self.outage["busy"] += 1
+            self.busy.add(f"{self._backlog:,} rows wait for their commit")
+            raise LedgerBusy(f"ledger {self.path} is behind: {self._backlog:,} rows wait for their commit")
         self._rows[slot].append(row)
         if callback is not None:
             if self.waits:
-                self._callbacks.append((callback, arg))
+                self._callbacks.append((callback, arg, lost, row))
             else:
                 callback(arg)
         if not self._scheduled:
@@ -195,15 +219,20 @@ class LedgerWriter:
 
     def _hand_over(self) -> None:
         self._scheduled = False
-        rows, callbacks = self._rows, self._callbacks
+        rows, entries = self._rows, self._callbacks
         if not (rows[MESSAGES] or rows[FINALS] or rows[DELIVERIES] or rows[AUDIT]):
             return
         self._rows, self._callbacks = [[], [], [], []], []
+        self._send(rows, entries)
+
+    def _send(self, rows: list[list[tuple[Any, ...]]], entries: list[Entry]) -> int:
         batch = self._next_batch
         self._next_batch += 1
-        if callbacks:
-            self._waiting.append((batch, callbacks))
+        count = len(rows[MESSAGES]) + len(rows[FINALS]) + len(rows[DELIVERIES]) + len(rows[AUDIT])
+        self._waiting.append((batch, entries, rows, count))
+        self._backlog += count
         self._write(("batch", batch, *rows))  # plain tuples (records.Row): marshal takes no NamedTuple
+        return batch
 
     def _write(self, frame: tuple[Any, ...]) -> None:
         try:
@@ -223,15 +252,24 @@ class LedgerWriter:
         while True:
             try:
                 data = await stdout.readexactly(ACK.size)
+                (batch,) = ACK.unpack(data)
+                if batch & FAILED:
+                    (size,) = LENGTH.unpack(await stdout.readexactly(LENGTH.size))
+                    reason = (await stdout.readexactly(size)).decode(errors="replace")
+                    self._rolled_back(batch & ~FAILED, reason)
+                    continue
             except asyncio.IncompleteReadError:
                 break
-            (batch,) = ACK.unpack(data)
             while waiting and waiting[0][0] <= batch:
-                for callback, arg in waiting.popleft()[1]:
+                _, entries, _, count = waiting.popleft()
+                self._backlog -= count
+                for callback, arg, _, _ in entries:
                     try:  # free unless it raises (CPython 3.11's zero-cost exceptions)
                         callback(arg)
                     except Exception as exc:  # noqa: BLE001 - one callback must not silence every later one
                         self._callback_failed(callback, arg, exc)
+            if self._probe is not None and batch >= self._probe:
+                self._resumed()
         if waiting or not self._closing or self._proc.returncode not in (None, 0):
             # the writer ended before close() asked it to (or with an error): even with nothing
             # waiting, later rows would go into a dead pipe and their submits never be answered
@@ -239,6 +277,7 @@ class LedgerWriter:
             if self._proc.stderr is not None:
                 err = await self._proc.stderr.read()
             self._fail(f"the ledger writer stopped: {err.decode(errors='replace').strip() or 'no reason given'}")
+            self._give_up_waiting()
 
     def _callback_failed(self, callback: Callable[[Any], None], arg: Any, exc: Exception) -> None:
         handler = self.on_callback_error
@@ -255,7 +294,9 @@ class LedgerWriter:
         if self._failure is None:
             self._failure = reason
             log.error("ledger %s: %s; submits will be refused with ESME_RSYSERR", self.path, reason)
-
+            if self._probe_timer is not None:
+                self._probe_timer.cancel()
+                self._probe_timer = None
 
 def _plain(value: Any) -> Any:
     """The value with int/str/float subclasses (enums) turned into the plain types marshal takes."""
