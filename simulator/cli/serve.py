@@ -63,6 +63,9 @@ def serve(config: Path | None, listen: str | None, control: str | None, ready_fi
         ledger = LedgerWriter(ledger_path.replace("{run_id}", run_id), run_id=run_id, node_id=node_id,
                               scenario=scenario.name, seed=scenario.seed,
                               config=scenario.model_dump(mode="json"), durability=durability)  # type: ignore[arg-type]
+    from simulator.carrier.limits import raise_open_files_limit
+
+    raise_open_files_limit()  # logged once; the carrier's connection cap derives from it
     install_uvloop()
     asyncio.run(_serve(scenario, ready_file, ledger, node_id, mqtt))
 
