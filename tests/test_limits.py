@@ -234,3 +234,28 @@ async def test_uniform_bind_errors_answer_rbindfail_for_every_refusal_and_audit_
         assert err.value.status == (RBINDFAIL if uniform else status)
         assert refused_rows(smsc)[-1]["status"] == name  # the audit trail keeps the reason
         esme.close()
+
+
+async def test_many_connections_from_one_address_do_not_check_more_passwords_a_second(make_smsc):
+    smsc = await make_smsc()  # peer_burst 20, peer_rate 2/s, max_delay_s 2
+    seconds = 3.0
+    started = time.perf_counter()
+
+    async def one_guesser() -> None:
+        while time.perf_counter() - started < seconds:
+            reader, writer = await asyncio.open_connection("127.0.0.1", smsc.port, local_addr=(GUESSER, 0))
+            sequence = 0
+            while time.perf_counter() - started < seconds:
+                sequence += 1
+                writer.write(bind_transmitter(sequence, b"qa", b"guess"))
+                if not await read_pdus_n(reader, 1, 2 * seconds):
+                    break
+            writer.close()
+
+    await asyncio.gather(*(one_guesser() for _ in range(30)))
+    smsc.bind_guard.tick(time.monotonic(), force=True)
+    checked = sum(e.get("count", 1) for e in refused_rows(smsc) if e["status"] == "ESME_RINVPASWD")
+    # 20 free, 2 a second for 3 s, and the 2 s x 2/s = 4 reserved by binds waiting as the time ran out
+    assert 20 <= checked <= 20 + 2 * seconds + 4 + 1
+    unread = sum(e.get("count", 1) for e in refused_rows(smsc) if e["status"] == "ESME_RBINDFAIL")
+    assert unread > 0 and smsc.stats.bind_failures == checked + unread

@@ -77,19 +77,24 @@ class BindGuard:
             self._peers.move_to_end(address)
         return bucket
 
-    def delay(self, peer: str) -> float:
-        """Seconds a bind from `peer` waits before it is looked at: 0 unless its address is in debt.
-        A delayed bind reserves the token it may use (returned by `answered` if it succeeds)."""
+    def delay(self, peer: str) -> tuple[float, bool]:
+        """(seconds a bind from `peer` waits before it is answered, whether it is then looked at).
+        (0, True) unless its address is in debt. A delayed bind reserves the token it may use
+        (returned by `answered` if it succeeds); once `max_delay_s` worth of binds are waiting, the
+        next ones wait `max_delay_s` and are refused without being looked at (ESME_RBINDFAIL): opening
+        more connections does not let an address try more passwords a second."""
         cfg = self.config
-        if not cfg.enabled:
-            return 0.0
+        if not cfg.enabled or cfg.max_delay_s <= 0:  # max_delay_s 0: addresses are not slowed
+            return 0.0, True
         bucket = self._bucket(peer_address(peer), self.clock(), create=False)
         if bucket is None or bucket.tokens >= 1:
-            return 0.0
-        wait = min((1 - bucket.tokens) / cfg.peer_rate, cfg.max_delay_s)
-        bucket.tokens = max(bucket.tokens - 1, -cfg.peer_rate * cfg.max_delay_s)
+            return 0.0, True
         self.stats.binds_slowed += 1
-        return wait
+        wait = (1 - bucket.tokens) / cfg.peer_rate  # until the address has a token again
+        if wait > cfg.max_delay_s:
+            return cfg.max_delay_s, False
+        bucket.tokens -= 1
+        return wait, True
 
     # ---------------------------------------------------------------- after the decision
     def answered(self, conn: Any, status: int, held: bool, system_id: str, bind_type: str,

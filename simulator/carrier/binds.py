@@ -54,7 +54,7 @@ class Binds:
 
     def on_bind(self, conn: SmscConnection, pdu: Any) -> None:
         guard = self.guard
-        wait = guard.delay(conn.peer) if guard is not None else 0.0
+        wait, look = guard.delay(conn.peer) if guard is not None else (0.0, True)
         if wait <= 0:
             self._bind(conn, pdu, held=False)
             return
@@ -62,13 +62,13 @@ class Binds:
         # connection reads nothing meanwhile (its session is paused on the bind anyway)
         if conn.transport is not None:
             conn.transport.pause_reading()
-        asyncio.get_running_loop().call_later(wait, self._bind_held, conn, pdu)
+        asyncio.get_running_loop().call_later(wait, self._bind_held, conn, pdu, look)
 
-    def _bind_held(self, conn: SmscConnection, pdu: Any) -> None:
+    def _bind_held(self, conn: SmscConnection, pdu: Any, look: bool) -> None:
         if conn.closing or conn.transport is None:
             return
         try:
-            self._bind(conn, pdu, held=True)
+            self._bind(conn, pdu, held=True, look=look)
         except Exception as exc:  # noqa: BLE001 - answered and reported, as a handler's failure is
             conn._handler_failed(pdu, exc)
         if conn.closing or conn.transport is None:
@@ -76,11 +76,13 @@ class Binds:
         conn.transport.resume_reading()
         conn.data_received(b"")  # the answer goes out, then what came behind the bind
 
-    def _bind(self, conn: SmscConnection, pdu: Any, held: bool) -> None:
+    def _bind(self, conn: SmscConnection, pdu: Any, held: bool, look: bool = True) -> None:
         bind_type = BIND_TYPES[pdu.command_id]
         account = self.accounts.get(pdu.system_id)
         credentials = False  # refused for who it claims to be, not for what it asks
-        if account is None:
+        if not look:  # its address has too many binds waiting already (bind_guard.py)
+            status, credentials = S.ESME_RBINDFAIL, True
+        elif account is None:
             status, credentials = S.ESME_RINVSYSID, True
         elif pdu.password != account.config.password:
             status, credentials = S.ESME_RINVPASWD, True

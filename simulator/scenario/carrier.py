@@ -48,7 +48,7 @@ class BindProtection(Model):
                             description="refused binds from one IP address before its binds are slowed")
     peer_rate: float = Field(default=2.0, gt=0, le=MAX_RATE,
                              description="refused binds per second an address earns back")
-    max_delay_s: float = Field(default=2.0, ge=0, le=60, description="the longest a bind from a slowed address waits")
+    max_delay_s: float = Field(default=2.0, ge=0, le=60, description="the longest a bind from a slowed address waits (0: none is slowed)")
     max_peers: int = Field(default=10_000, ge=1, le=1_000_000,
                            description="addresses remembered (the longest-quiet forgotten first)")
     audit_interval_s: float = Field(default=10.0, gt=0, le=MAX_SECONDS,
