@@ -259,3 +259,80 @@ async def test_many_connections_from_one_address_do_not_check_more_passwords_a_s
     assert 20 <= checked <= 20 + 2 * seconds + 4 + 1
     unread = sum(e.get("count", 1) for e in refused_rows(smsc) if e["status"] == "ESME_RBINDFAIL")
     assert unread > 0 and smsc.stats.bind_failures == checked + unread
+
+
+async def test_serve_under_a_hard_limit_of_1024_files_refuses_past_its_cap_and_the_control_api_answers(tmp_path):
+    """The reproduction of issue 13 (6): under 1,024 open files, connections past ~1,000 were closed
+    silently and the control API failed too. Now the cap is 1,024 - 64 = 960, in the banner and
+    /status, the 1,000 connections past it are refused, and the control API still answers."""
+    import subprocess
+    import sys
+
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2_500:
+        pytest.skip(f"this test opens 2,000 connections itself (soft limit {soft})")
+    ready = tmp_path / "ready"
+    out = (tmp_path / "serve.out").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.cli", "serve", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0",
+         "--ledger", "off", "--ready-file", str(ready)],
+        stdout=out, stderr=subprocess.STDOUT,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024)))
+    sockets = []
+    try:
+        for _ in range(300):
+            if ready.exists() and ready.read_text().count("\n") == 2 or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        smpp, control = ready.read_text().split()
+        port = int(smpp.rpartition(":")[2])
+        for _ in range(1_960):
+            sockets.append(await asyncio.open_connection("127.0.0.1", port))
+        for _ in range(200):
+            code, status = await asyncio.to_thread(http, "GET", f"http://{control}/status")
+            if status["stats"]["connections_refused"] + status["connections"] >= 1_960:
+                break
+            await asyncio.sleep(0.05)
+        assert code == 200
+        assert (status["max_connections"], status["connections"]) == (960, 960)
+        assert status["stats"]["connections_refused"] == 1_000
+        # the first 960 are open and can bind
+        reader, writer = sockets[0]
+        writer.write(bind_transmitter(1, b"qa", b"qa-pass"))
+        assert await read_pdus_n(reader, 1, 5) == [(BIND_TRANSMITTER_RESP, 0, 1)]
+    finally:
+        for _, writer in sockets:
+            writer.close()
+        proc.terminate()
+        proc.wait(timeout=20)
+        out.close()
+    text = (tmp_path / "serve.out").read_text()
+    assert "limits: open files soft limit 1024; max_connections 960" in text
+
+
+async def test_serve_raises_its_soft_limit_to_the_hard_limit_and_says_so_in_its_banner(tmp_path):
+    import subprocess
+    import sys
+
+    resource = pytest.importorskip("resource")
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 4096:
+        pytest.skip("the hard limit is under 4,096")
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.cli", "serve", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0",
+         "--ledger", "off", "--ready-file", str(ready)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 4096)))
+    try:
+        for _ in range(300):
+            if ready.exists() and ready.read_text().count("\n") == 2 or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        control = ready.read_text().split()[1]
+        code, status = await asyncio.to_thread(http, "GET", f"http://{control}/status")
+        assert (code, status["max_connections"]) == (200, 4096 - 64)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert "limits: open files soft limit raised 1024 -> 4096; max_connections 4032" in out.decode()
