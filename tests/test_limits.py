@@ -336,3 +336,33 @@ async def test_serve_raises_its_soft_limit_to_the_hard_limit_and_says_so_in_its_
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert "limits: open files soft limit raised 1024 -> 4096; max_connections 4032" in out.decode()
+
+
+# ------------------------------------------------------------------------------- other bounds
+async def test_an_accounts_deliver_sm_queue_past_max_queued_per_account_drops_the_oldest_and_counts_it(make_smsc):
+    smsc = await make_smsc(carrier(max_queued_per_account=3))
+    for i in range(5):  # no receiver is bound: the MOs wait in the queue
+        smsc.inject_mo("qa", "8613800000001", "1000", f"mo {i}")
+    status = smsc.status()["accounts"]["qa"]
+    assert status["backlog"] == 3 and status["delivery"]["overflowed"] == 2
+
+
+def test_the_bind_guard_remembers_at_most_max_peers_addresses_and_audit_counters():
+    from types import SimpleNamespace
+
+    from simulator.carrier.bind_guard import BindGuard
+    from simulator.carrier.stats import CarrierStats
+    from simulator.scenario import BindProtection
+
+    rows = []
+    guard = BindGuard(BindProtection(max_peers=3), False, CarrierStats(), lambda: 100.0,
+                      lambda action, actor, **details: rows.append((actor, details)))
+    for i in range(50):  # 50 addresses, each refused twice
+        conn = SimpleNamespace(peer=f"10.0.0.{i}:4000", id=i, bind_failures=0)
+        for _ in range(2):
+            guard.answered(conn, RINVPASWD, False, "qa", "transmitter", True)
+    assert len(guard._peers) == 3 and len(guard._refusals) == 3 + 1  # 3 counters and the one for the rest
+    assert len(rows) == 3  # a row at once for each address counter opened; the rest are counted
+    guard.tick(200.0, force=True)
+    counted = sum(d.get("count", 1) for _, d in rows)
+    assert counted == 100 and rows[-1][0] == "*"
