@@ -210,6 +210,8 @@ class Smsc:
             except asyncio.CancelledError:
                 pass
         self.scheduler.stop()
+        self.admission.refused.flush(force=True)  # what was counted and not yet logged or audited
+        self.bind_guard.tick(self.clock(), force=True)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None

@@ -44,9 +44,9 @@ class BindProtection(Model):
     enabled: bool = Field(default=True, strict=True)
     max_failures: int = Field(default=10, ge=1, le=MAX_COUNT,
                               description="refused binds on one connection before it is closed")
-    peer_burst: int = Field(default=20, ge=1, le=MAX_COUNT,
+    peer_burst: int = Field(default=100, ge=1, le=MAX_COUNT,
                             description="refused binds from one IP address before its binds are slowed")
-    peer_rate: float = Field(default=2.0, gt=0, le=MAX_RATE,
+    peer_rate: float = Field(default=5.0, gt=0, le=MAX_RATE,
                              description="refused binds per second an address earns back")
     max_delay_s: float = Field(default=2.0, ge=0, le=60, description="the longest a bind from a slowed address waits (0: none is slowed)")
     max_peers: int = Field(default=10_000, ge=1, le=1_000_000,
