@@ -1,7 +1,8 @@
 """Binds: who may bind and as what, and what a bind, an unbind or a lost connection changes.
 
 Owns: checking a bind against the account (system_id, password, bind type, max_binds) and asking
-the decider's bind faults; the bind, refused-bind and unbind audit entries; a bind's LinkStats;
+the decider's bind faults; the bind and unbind audit entries (refused binds: bind_guard.py, which
+also slows and closes bind guessers); a bind's LinkStats;
 adding and removing receivers at the account's deliver_sm queue; enquire_link both ways.
 Not here: bind states (smpp/session.py), bind timeouts and idle links (housekeeping.py),
 the account's state (accounts.py).
@@ -9,6 +10,7 @@ the account's state (accounts.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +23,7 @@ from simulator.smpp.pdu import Pdu
 from simulator.smpp.session import BindState
 
 from .accounts import AccountState
+from .bind_guard import BindGuard
 from .connection import SmscConnection
 from .decider import Decider
 from .stats import CarrierStats
@@ -40,33 +43,68 @@ class Binds:
     """Binds and unbinds at one carrier's accounts."""
 
     def __init__(self, system_id: str, accounts: dict[str, AccountState], decider: Decider, stats: CarrierStats,
-                 clock: Callable[[], float], audit: Callable[..., None]) -> None:
+                 clock: Callable[[], float], audit: Callable[..., None], guard: BindGuard | None = None) -> None:
         self.system_id = system_id  # the carrier's, in every bind response
         self.accounts = accounts
         self.decider = decider
         self.stats = stats
         self.clock = clock
         self.audit = audit  # Smsc.audit(action, actor, **details)
+        self.guard = guard  # bind protection and the refused-bind audit rows; None: every refusal audited
 
     def on_bind(self, conn: SmscConnection, pdu: Any) -> None:
+        guard = self.guard
+        wait, look = guard.delay(conn.peer) if guard is not None else (0.0, True)
+        if wait <= 0:
+            self._bind(conn, pdu, held=False)
+            return
+        # the peer's address is slowed (bind_guard.py): this bind is looked at after `wait`, and the
+        # connection reads nothing meanwhile (its session is paused on the bind anyway)
+        if conn.transport is not None:
+            conn.transport.pause_reading()
+        asyncio.get_running_loop().call_later(wait, self._bind_held, conn, pdu, look)
+
+    def _bind_held(self, conn: SmscConnection, pdu: Any, look: bool) -> None:
+        if conn.closing or conn.transport is None:
+            return
+        try:
+            self._bind(conn, pdu, held=True, look=look)
+        except Exception as exc:  # noqa: BLE001 - answered and reported, as a handler's failure is
+            conn._handler_failed(pdu, exc)
+        if conn.closing or conn.transport is None:
+            return
+        conn.transport.resume_reading()
+        conn.data_received(b"")  # the answer goes out, then what came behind the bind
+
+    def _bind(self, conn: SmscConnection, pdu: Any, held: bool, look: bool = True) -> None:
         bind_type = BIND_TYPES[pdu.command_id]
         account = self.accounts.get(pdu.system_id)
-        if account is None:
-            status = S.ESME_RINVSYSID
+        credentials = False  # refused for who it claims to be, not for what it asks
+        if not look:  # its address has too many binds waiting already (bind_guard.py)
+            status, credentials = S.ESME_RBINDFAIL, True
+        elif account is None:
+            status, credentials = S.ESME_RINVSYSID, True
         elif pdu.password != account.config.password:
-            status = S.ESME_RINVPASWD
+            status, credentials = S.ESME_RINVPASWD, True
         elif bind_type not in account.config.bind_types:
             status = S.ESME_RBINDFAIL
         elif len(account.binds) >= account.config.max_binds:
             status = S.ESME_RBINDFAIL
         else:
             status = self.decider.decide_bind(pdu.system_id, bind_type, self.clock())
+        close = False
+        if self.guard is not None:
+            answer, close = self.guard.answered(conn, status, held, pdu.system_id, bind_type, credentials)
+        else:
+            answer = status
+            if status != S.ESME_ROK:
+                self.audit("bind.refused", conn.peer, system_id=pdu.system_id, bind_type=bind_type,
+                           status=status_name(status))
         if status != S.ESME_ROK:
             self.stats.bind_failures += 1
-            self.audit("bind.refused", conn.peer, system_id=pdu.system_id, bind_type=bind_type,
-                       status=status_name(status))
-            log.info("bind %s as %s from %s refused: %s", pdu.system_id, bind_type, conn.peer, status_name(status))
-            conn.send(pdu.response(status=status, system_id=self.system_id))
+            conn.send(pdu.response(status=answer, system_id=self.system_id))
+            if close:
+                conn.close_lingering()
             return
         assert account is not None
         conn.send(pdu.response(system_id=self.system_id, tlvs=dict(SC_INTERFACE_VERSION)))

@@ -70,6 +70,7 @@ class SmscConnection(asyncio.Protocol):
         self._in_batch = False  # handling received bytes: what is sent goes out at their end
         self._flush_due = False  # a flush is scheduled for the next loop turn
         self.answering = -1  # the sequence of the last submit whose answer the Smsc took charge of
+        self.bind_failures = 0  # refused binds for their credentials (bind_guard.py closes at its maximum)
 
     # ---------------------------------------------------------------- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -83,6 +84,8 @@ class SmscConnection(asyncio.Protocol):
         self.owner.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return  # closing with linger: what still comes is discarded
         self.last_received = self.owner.clock()
         session = self.session
         self._in_batch = True
@@ -99,7 +102,7 @@ class SmscConnection(asyncio.Protocol):
                         except Exception as exc:  # noqa: BLE001 - one request must not drop the link
                             self._handler_failed(event, exc)
                 # a bind pauses the session until it is answered; go on with what came behind it
-                events = session.receive_data(b"") if session.has_unread else []
+                events = session.receive_data(b"") if session.has_unread and not self.closing else []
         finally:
             self._in_batch = False
         self.flush()
@@ -149,6 +152,24 @@ class SmscConnection(asyncio.Protocol):
         self.flush()
         if self.transport is not None:
             self.transport.close()
+
+    def close_lingering(self, grace: float = 1.0) -> None:
+        """Write what is queued and end our side (FIN), discard what still comes for up to `grace`
+        seconds, then close: closing with unread bytes would be a reset that can lose the answers
+        just written (e.g. the refusals of a peer that pipelined thousands of binds)."""
+        if self.closing:
+            return
+        self.closing = True
+        self.flush()
+        transport = self.transport
+        if transport is None:
+            return
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        if self._loop is not None:
+            self._loop.call_later(grace, transport.close)
 
     def reset_mid_pdu(self, pdu: Pdu) -> None:
         """Write what is queued and half of `pdu`, then reset the connection (a fault)."""

@@ -36,6 +36,7 @@ class Housekeeping:
         self.stats = stats
         self.clock = clock
         self.interval = interval
+        self.ticks: list[Callable[[float], None]] = []  # called on each pass (e.g. counted log lines)
 
     async def run(self) -> None:
         last_full_collection = self.clock()
@@ -51,6 +52,8 @@ class Housekeeping:
                 last_full_collection = now
             gc.freeze()
             self.check_links(now)
+            for tick in self.ticks:
+                tick(now)
 
     def check_links(self, now: float) -> None:
         cfg = self.config

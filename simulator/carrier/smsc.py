@@ -30,11 +30,13 @@ from simulator.smpp.pdu import Pdu, Unbind
 
 from .accounts import AccountState
 from .answers import Answers
+from .bind_guard import BindGuard
 from .binds import Binds
 from .connection import SmscConnection
 from .decider import Decider, NoFaults
 from .delivery import DeliveryRouter, PendingDelivery
 from .housekeeping import Housekeeping
+from .limits import Admission, TooManyFaults, connection_cap, open_files_limit
 from .messages import MessageIdAllocator, MessageStore
 from .mo import mo_parts
 from .queries import Queries
@@ -70,6 +72,7 @@ class Smsc:
         self.store = MessageStore(cfg.message_store_size)
         self.stats = CarrierStats()
         self.connections: set[SmscConnection] = set()
+        self.admission = Admission(connection_cap(cfg.max_connections, open_files_limit()[0]), clock)
         self.scenario: Scenario | None = None
         self.audit_log: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.audit_listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -84,8 +87,11 @@ class Smsc:
                                self.answers, self.receipts, self.stats, self.supervisor, clock,
                                cfg.long_short_message)
         self.queries = Queries(self.store, self.recorder, self.receipts, clock)
-        self.binds = Binds(cfg.system_id, self.accounts, self.decider, self.stats, clock, self.audit)
+        self.bind_guard = BindGuard(cfg.bind_protection, cfg.uniform_bind_errors, self.stats, clock, self.audit)
+        self.binds = Binds(cfg.system_id, self.accounts, self.decider, self.stats, clock, self.audit,
+                           self.bind_guard)
         self.housekeeping = Housekeeping(cfg, self.connections, self.decider, self.stats, clock, housekeeping_interval)
+        self.housekeeping.ticks += [self.admission.refused.flush, self.bind_guard.tick]
         self.handlers: dict[int, Handler] = {
             C.submit_sm: self.submits.on_submit_sm,
             C.data_sm: self.submits.on_data_sm,
@@ -205,6 +211,8 @@ class Smsc:
             except asyncio.CancelledError:
                 pass
         self.scheduler.stop()
+        self.admission.refused.flush(force=True)  # what was counted and not yet logged or audited
+        self.bind_guard.tick(self.clock(), force=True)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -216,6 +224,10 @@ class Smsc:
 
     # ---------------------------------------------------------------- connections (ConnectionOwner)
     def connection_opened(self, conn: SmscConnection) -> None:
+        if not self.admission.admit(len(self.connections), conn.peer):
+            self.stats.connections_refused += 1
+            conn.close()  # at once: a refused connection holds no file descriptor (limits.py says why)
+            return
         self.connections.add(conn)
         self.stats.connections += 1
 
@@ -301,7 +313,12 @@ class Smsc:
         return self.decider.describe()
 
     def change_fault(self, name: str, changes: dict[str, Any], actor: str = "python") -> dict[str, Any]:
-        """Switch, re-tune or add a fault while running (binds are kept). Raises FaultChangeError."""
+        """Switch, re-tune or add a fault while running (binds are kept). Raises FaultChangeError, or
+        TooManyFaults for a new one past `carrier.max_faults` (each fault costs every submit a step)."""
+        faults = [f["name"] for f in self.decider.describe() if f.get("kind") != "section"]
+        if name not in faults and len(faults) >= self.config.max_faults:
+            raise TooManyFaults(f"{len(faults)} faults already, the most carrier.max_faults allows: "
+                                f"remove one (DELETE /faults/NAME) before adding {name!r}")
         return self.decider.change(name, changes, actor)
 
     def remove_fault(self, name: str, actor: str = "python") -> None:
@@ -320,6 +337,7 @@ class Smsc:
             "supervisor": health,
             "listen": self.addresses,
             "connections": len(self.connections),
+            "max_connections": self.admission.cap,
             "stats": self.stats.as_dict(),
             "accounts": {
                 name: {

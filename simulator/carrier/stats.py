@@ -11,8 +11,11 @@ from dataclasses import dataclass
 @dataclass
 class CarrierStats:
     connections: int = 0
+    connections_refused: int = 0  # past carrier.max_connections: closed at once
     binds: int = 0
     bind_failures: int = 0
+    binds_slowed: int = 0  # binds held back because their address kept failing (bind_guard.py)
+    bind_lockouts: int = 0  # connections closed after carrier.bind_protection.max_failures refused binds
     submits: int = 0  # submit_sm / data_sm / submit_multi destinations received while bound
     accepted: int = 0
     refused: int = 0

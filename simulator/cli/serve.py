@@ -63,11 +63,15 @@ def serve(config: Path | None, listen: str | None, control: str | None, ready_fi
         ledger = LedgerWriter(ledger_path.replace("{run_id}", run_id), run_id=run_id, node_id=node_id,
                               scenario=scenario.name, seed=scenario.seed,
                               config=scenario.model_dump(mode="json"), durability=durability)  # type: ignore[arg-type]
+    from simulator.carrier.limits import raise_open_files_limit
+
+    open_files = raise_open_files_limit()  # logged once; the carrier's connection cap derives from it
     install_uvloop()
-    asyncio.run(_serve(scenario, ready_file, ledger, node_id, mqtt))
+    asyncio.run(_serve(scenario, ready_file, ledger, node_id, mqtt, open_files))
 
 
-async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: str, mqtt=None) -> None:
+async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: str, mqtt=None,
+                 open_files: tuple[int, int] = (0, 0)) -> None:
     from simulator.control.http import ControlServer
     from simulator.carrier.messages import MessageIdAllocator
     from simulator.carrier.smsc import Smsc
@@ -116,6 +120,10 @@ async def _serve(scenario: Scenario, ready_file: Path | None, ledger, node_id: s
     click.echo(f"  bind with system_id={account.system_id!r} password={account.password!r} "
                f"(host {address.rpartition(':')[0]}, port {smsc.port}); "
                f"{len(carrier.accounts)} account(s) configured")
+    before, after = open_files
+    raised = f"soft limit raised {before} -> {after}" if after != before else f"soft limit {after}"
+    click.echo(f"  limits: open files {raised}; max_connections {smsc.admission.cap}, "
+               f"max_faults {carrier.max_faults} (README: Limits)")
     if control is not None:
         click.echo(f"  control API: http://{control.address}/status  (PUT /faults/NAME, POST /mo, GET /audit)")
     if ledger is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from simulator.carrier.mo import MoError, mo_request
+from simulator.carrier.limits import TooManyFaults
 from simulator.faults.pipeline import FaultChangeError
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ StatusSection = Callable[[], dict[str, Any]]  # a section added to the status, e
 
 class ControlError(Exception):
     """A request that is not carried out. `code` as HTTP says it: 400 a bad request, 404 nothing of
-    that name, 500 a bug (already reported). `field` names the bad value of an MO request."""
+    that name, 409 a limit reached (carrier.max_faults), 500 a bug (already reported). `field` names the bad value of an MO request."""
 
     def __init__(self, code: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -158,6 +159,8 @@ class ControlCore:
             return 200, self.smsc.change_fault(name, changes, call.actor)
         except FaultChangeError as exc:
             raise ControlError(400, str(exc)) from None
+        except TooManyFaults as exc:
+            raise ControlError(409, str(exc)) from None
 
     def remove_fault(self, call: Call) -> Reply:
         name = check_fault_name(call.name)

@@ -22,7 +22,7 @@ from .base import (
     Status,
     duration_seconds,
 )
-from .carrier import Account, BindType, Carrier, Throughput
+from .carrier import Account, BindProtection, BindType, Carrier, Throughput
 from .document import MAX_YAML_DEPTH, MAX_YAML_NODES
 from .files import (
     FILE_DIRS_ENV,
@@ -52,7 +52,7 @@ __all__ = [
     "DEFAULT_TRAFFIC_GROUP", "FILE_DIRS_ENV", "MAX_COUNT", "MAX_DELAY_MS", "MAX_DURATION_S",
     "MAX_ERRORS_SHOWN", "MAX_LIST_FILE_BYTES", "MAX_RATE", "MAX_SCENARIO_BYTES", "MAX_SECONDS", "MAX_SEED",
     "MAX_STATUS", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "Account", "AccountRules", "BindType",
-    "BlacklistSource", "Blacklists", "CString", "Carrier", "Category", "ContentFilter", "Duration",
+    "BindProtection", "BlacklistSource", "Blacklists", "CString", "Carrier", "Category", "ContentFilter", "Duration",
     "ExpectRate", "FaultEntry", "FileRefused", "Gates", "Load", "LoadStage", "Model", "NumberGroup",
     "Numbers", "PhoneNumber", "Problems", "Rules", "Scenario", "ScenarioError", "Sla", "StateBehaviour",
     "Status", "SubscriberStateName", "Template", "Throughput", "Tier", "duration_seconds", "load_scenario",

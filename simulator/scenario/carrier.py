@@ -37,6 +37,25 @@ class Account(Model):
     throttle_status: Status = Field(default=0x58, description="status for rate and quota refusals")
 
 
+class BindProtection(Model):
+    """Against bind guessing: a connection is closed after `max_failures` refused binds, and an
+    address that keeps failing has its binds slowed (a token bucket per IP address)."""
+
+    enabled: bool = Field(default=True, strict=True)
+    max_failures: int = Field(default=10, ge=1, le=MAX_COUNT,
+                              description="refused binds on one connection before it is closed")
+    peer_burst: int = Field(default=100, ge=1, le=MAX_COUNT,
+                            description="refused binds from one IP address before its binds are slowed")
+    peer_rate: float = Field(default=5.0, gt=0, le=MAX_RATE,
+                             description="refused binds per second an address earns back")
+    max_delay_s: float = Field(default=2.0, ge=0, le=60, description="the longest a bind from a slowed address waits (0: none is slowed)")
+    max_peers: int = Field(default=10_000, ge=1, le=1_000_000,
+                           description="addresses remembered (the longest-quiet forgotten first)")
+    audit_interval_s: float = Field(default=10.0, gt=0, le=MAX_SECONDS,
+                                    description="refused binds of one address, system_id and status: one audit "
+                                                "row at once, then one row with the count per interval")
+
+
 def _default_accounts() -> list[Account]:
     return [Account(system_id="qa", password="qa-pass")]
 
@@ -68,6 +87,14 @@ class Carrier(Model):
         default="accept",
         description="a short_message without UDH over one segment: accept (split, billed per segment)"
                     " or reject (ESME_RINVMSGLEN)")
+    max_connections: int | None = Field(default=None, ge=1, le=MAX_COUNT,
+                                        description="SMPP connections held at once; default: the open-files "
+                                                    "limit less a reserve. Past it a connection is closed at once")
+    max_faults: int = Field(default=64, ge=0, le=10_000,
+                            description="faults at once (the scenario's and those added live)")
+    uniform_bind_errors: bool = Field(default=False, strict=True,
+                                      description="answer ESME_RBINDFAIL to every refused bind")
+    bind_protection: BindProtection = Field(default_factory=BindProtection)
 
     @field_validator("listen", "control")
     @classmethod

@@ -57,6 +57,9 @@ class Scenario(Model):
         """References between sections that field validation cannot see: (path, problem) pairs."""
         problems: list[tuple[tuple[Any, ...], str]] = []
         names = [f.name or f.kind for f in self.faults]
+        if len(names) > self.carrier.max_faults:
+            problems.append((("faults", self.carrier.max_faults), f"{len(names)} faults, more than "
+                             f"carrier.max_faults ({self.carrier.max_faults})"))
         for i, name in enumerate(names):
             if names.index(name) != i:
                 problems.append((("faults", i), f"fault name {name!r} is used twice (give each a unique `name:`)"))
