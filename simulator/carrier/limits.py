@@ -3,7 +3,8 @@
 Owns: raising the soft RLIMIT_NOFILE to the hard limit (`carrier-sim serve` calls it once at start),
 the connection cap derived from it (`carrier.max_connections`, by default the soft limit less a
 reserve for the ledger, the control API and MQTT), the refusal of a connection past the cap (closed
-at once, counted, one log line per interval), TooManyFaults (past `carrier.max_faults`), and RepeatedLog (one line per interval with a count).
+at once, counted, one log line per interval), TooManyFaults (past `carrier.max_faults`). Repeated
+refusals are summed up by simulator/logsummary.py.
 Not here: bind protection (bind_guard.py), what a bound connection may do (binds.py, submits.py).
 
 Why a connection past the cap is closed at once rather than answered ESME_RBINDFAIL: SMPP has no
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+
+from simulator.logsummary import LogSummary
 
 log = logging.getLogger("carrier_sim.limits")
 
@@ -69,47 +72,6 @@ def connection_cap(configured: int | None, soft_limit: int, reserve: int = FD_RE
     return configured
 
 
-class RepeatedLog:
-    """One log line per interval for an event that may repeat thousands of times a second: the first
-    occurrence is logged at once, the rest are counted and logged as one line ("... 1,234 times in
-    the last 10 s") by `flush`, which the housekeeping calls on each pass."""
-
-    def __init__(self, logger: logging.Logger, level: int, what: str, clock: Callable[[], float],
-                 interval: float = LOG_INTERVAL_S) -> None:
-        self.logger = logger
-        self.level = level
-        self.what = what  # e.g. "refused a connection past max_connections"
-        self.clock = clock
-        self.interval = interval
-        self.total = 0
-        self._counted = 0  # since the last line
-        self._last_line: float | None = None
-        self._detail = ""
-
-    def note(self, detail: str = "") -> None:
-        self.total += 1
-        self._detail = detail
-        now = self.clock()
-        if self._last_line is None or now - self._last_line >= self.interval and not self._counted:
-            self._last_line = now
-            self.logger.log(self.level, "%s%s", self.what, f" ({detail})" if detail else "")
-            return
-        self._counted += 1
-        self.flush(now)
-
-    def flush(self, now: float | None = None, force: bool = False) -> None:
-        now = self.clock() if now is None else now
-        if not self._counted or self._last_line is None:
-            return
-        if not force and now - self._last_line < self.interval:
-            return
-        seconds = now - self._last_line
-        self.logger.log(self.level, "%s %s times in the last %.0f s%s", self.what, f"{self._counted:,}", seconds,
-                        f" (latest: {self._detail})" if self._detail else "")
-        self._counted = 0
-        self._last_line = now
-
-
 class TooManyFaults(Exception):
     """A new fault past carrier.max_faults: each live fault is a step of every submit's decision
     (5,000 of them took throughput from 96k to 490 submits/s). The control API answers 409."""
@@ -121,15 +83,15 @@ class Admission:
 
     def __init__(self, cap: int, clock: Callable[[], float], interval: float = LOG_INTERVAL_S) -> None:
         self.cap = cap
-        self.refused = RepeatedLog(log, logging.WARNING, f"refused a connection past max_connections {cap:,}",
-                                   clock, interval)
+        self.refused = LogSummary(log, "carrier", f"connection refused past max_connections {cap:,}",
+                                  f"connections refused past max_connections {cap:,}", clock=clock, every_s=interval)
 
     def admit(self, open_now: int, peer: str) -> bool:
         if open_now < self.cap:
             return True
-        self.refused.note(f"{open_now:,} open, from {peer}")
+        self.refused.add(f"{open_now:,} open, the latest from {peer}")
         return False
 
 
-__all__ = ["Admission", "FD_RESERVE", "RepeatedLog", "TooManyFaults", "connection_cap", "open_files_limit",
+__all__ = ["Admission", "FD_RESERVE", "TooManyFaults", "connection_cap", "open_files_limit",
            "raise_open_files_limit"]

@@ -91,7 +91,7 @@ class Smsc:
         self.binds = Binds(cfg.system_id, self.accounts, self.decider, self.stats, clock, self.audit,
                            self.bind_guard)
         self.housekeeping = Housekeeping(cfg, self.connections, self.decider, self.stats, clock, housekeeping_interval)
-        self.housekeeping.ticks += [self.admission.refused.flush, self.bind_guard.tick]
+        self.housekeeping.ticks.append(self.bind_guard.tick)
         self.handlers: dict[int, Handler] = {
             C.submit_sm: self.submits.on_submit_sm,
             C.data_sm: self.submits.on_data_sm,
@@ -211,7 +211,7 @@ class Smsc:
             except asyncio.CancelledError:
                 pass
         self.scheduler.stop()
-        self.admission.refused.flush(force=True)  # what was counted and not yet logged or audited
+        self.admission.refused.close()  # what was counted and not yet logged or audited
         self.bind_guard.tick(self.clock(), force=True)
         if self._server is not None:
             await self._server.wait_closed()
