@@ -117,6 +117,10 @@ class Link:
         self.may_close = False  # a reason for the carrier to close this connection was given
         self.state = "open"  # open, bound_tx, bound_rx, bound_trx, unbinding, dead
         self.acked: list[str] = []  # message ids answered with status 0
+        self.addresses: dict[int, tuple[str, str]] = {}  # sequence -> (source, destination) of a submit
+        self.known: list[tuple[str, str, str]] = []  # (message id, source, destination) accepted here
+        self.receipts: Counter[str] = Counter()  # receipted_message_id of each receipt deliver_sm
+        self.mo = 0  # deliver_sm that are not receipts
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -211,6 +215,8 @@ class Link:
                                  "not generic_nack ESME_RINVCMDLEN")
         if pdu.command_id in (C.submit_sm_resp, C.data_sm_resp, C.submit_multi_resp) and pdu.status == 0:
             self.acked.append(pdu.message_id)
+            if seq in self.addresses:
+                self.known.append((pdu.message_id, *self.addresses[seq]))
         if pdu.command_id in (C.bind_transmitter_resp, C.bind_receiver_resp, C.bind_transceiver_resp):
             if pdu.status == 0:
                 self.state = {C.bind_transmitter_resp: "bound_tx", C.bind_receiver_resp: "bound_rx",
@@ -226,6 +232,10 @@ class Link:
         reply: Any = None
         if pdu.command_id == C.deliver_sm:
             reply = DeliverSmResp(sequence=pdu.sequence)
+            if pdu.esm_class & 0x04 and Tag.receipted_message_id in pdu.tlvs:
+                self.receipts[pdu.tlvs[Tag.receipted_message_id].rstrip(b"\0").decode("latin-1")] += 1
+            else:
+                self.mo += 1
         elif pdu.command_id == C.data_sm:
             reply = DataSmResp(sequence=pdu.sequence)
         elif pdu.command_id == C.enquire_link:
@@ -293,8 +303,8 @@ def http(address: str, method: str, path: str, raw: bytes | None = None) -> tupl
 
 # ============================================================================= strategies
 digits = st.text("0123456789", min_size=1, max_size=20)
-addresses = st.one_of(
-    digits,
+addresses = st.one_of(  # mostly an address a carrier routes, else an odd one
+    digits, digits, digits,
     st.sampled_from(["", "+447700900123", "Acme", "A" * 20, "8" * 20]),
     st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=20),  # latin-1, odd characters
 )
@@ -323,12 +333,13 @@ def submit_fields(draw: Any) -> dict[str, Any]:
     if esm_class & 0x40 and draw(st.booleans()):
         body = (draw(udh) + body)[:254]
     fields: dict[str, Any] = dict(
-        source_addr=draw(addresses), destination_addr=draw(st.one_of(digits, addresses)),
+        source_addr=draw(addresses), destination_addr=draw(addresses),
         source_addr_ton=draw(st.integers(0, 6)), dest_addr_ton=draw(st.integers(0, 6)), esm_class=esm_class,
         registered_delivery=draw(registered), data_coding=draw(data_codings), short_message=body,
         schedule_delivery_time=draw(times), validity_period=draw(times), priority_flag=draw(st.integers(0, 4)),
-        service_type=draw(st.sampled_from(["", "CMT", "WAP"])), tlvs=dict(draw(odd_tlvs)))
-    shape = draw(st.sampled_from(["short", "payload", "both"]))
+        service_type=draw(st.sampled_from(["", "", "", "CMT", "WAP"])),
+        tlvs=dict(draw(odd_tlvs)) if draw(st.integers(0, 4)) == 0 else {})
+    shape = draw(st.sampled_from(["short"] * 5 + ["payload"] * 3 + ["both"]))
     if shape != "short":
         fields["tlvs"][Tag.message_payload] = draw(payloads)
         if shape == "payload":
@@ -481,6 +492,8 @@ class CarrierMachine(RuleBasedStateMachine):
             expect = "maybe" if expect == "answer" else expect
         seq = link.next_seq()
         pdu.sequence = seq
+        if pdu.command_id in (C.submit_sm, C.data_sm):
+            link.addresses[seq] = (pdu.source_addr, pdu.destination_addr)
         link.send(pdu.encode(), seq, pdu.command_id, expect)
         link.settle()
 
@@ -504,20 +517,28 @@ class CarrierMachine(RuleBasedStateMachine):
         and what hypothesis draws must not depend on timing)."""
         return sum(1 for link in self.all_links if link is not self.good and not link.consumed)
 
-    def _known_ids(self) -> list[str]:
-        return [mid for link in self.all_links for mid in link.acked]
-
     # ------------------------------------------------------------------ connections
-    @rule(target=links, kind=st.sampled_from([BindTransceiver, BindTransmitter, BindReceiver]),
-          password=st.sampled_from([FUZZ_PW, FUZZ_PW, FUZZ_PW, "wrong", ""]),
-          system_id=st.sampled_from([FUZZ, FUZZ, FUZZ, "nobody", GOOD]))
-    def bind(self, kind: Any, password: str, system_id: str) -> Any:
+    @initialize(target=links)
+    def bind_a_transceiver(self) -> Any:
+        self.n_links += 1
+        return self._bound_link(FUZZ, FUZZ_PW, BindTransceiver, f"link{self.n_links}")
+
+    @rule(target=links, kind=st.sampled_from([BindTransceiver, BindTransceiver, BindTransmitter, BindReceiver]))
+    def bind(self, kind: Any) -> Any:
         if self._open_links() >= MAX_LINKS:
             return multiple()
         self.n_links += 1
-        if system_id == GOOD:
-            password = "wrong"  # never take a bind of the well-behaved account
-        return self._bound_link(system_id, password, kind, f"link{self.n_links}")
+        return self._bound_link(FUZZ, FUZZ_PW, kind, f"link{self.n_links}")
+
+    @rule(target=links, kind=st.sampled_from([BindTransceiver, BindTransmitter, BindReceiver]),
+          credentials=st.sampled_from([(FUZZ, "wrong"), (FUZZ, ""), ("nobody", FUZZ_PW), (GOOD, "wrong"),
+                                       ("", ""), (FUZZ.upper(), FUZZ_PW)]))
+    def bind_refused(self, kind: Any, credentials: tuple[str, str]) -> Any:
+        """A bind with credentials no account has (never the well-behaved account's own password)."""
+        if self._open_links() >= MAX_LINKS:
+            return multiple()
+        self.n_links += 1
+        return self._bound_link(*credentials, kind, f"link{self.n_links}")
 
     @rule(target=links)
     def connect_without_bind(self) -> Any:
@@ -558,6 +579,26 @@ class CarrierMachine(RuleBasedStateMachine):
     def submit_sm(self, link: Link, fields: dict[str, Any]) -> None:
         self._send(link, SubmitSm(**fields))
 
+    @rule(link=links, batch=st.lists(st.tuples(digits, digits, registered, st.sampled_from([0, 8])), min_size=1,
+                                     max_size=10))
+    def submit_window(self, link: Link, batch: list[tuple[str, str, int, int]]) -> None:
+        """Ordinary submits written back to back in one write (a window), each answered once."""
+        if not link.usable:
+            return
+        expect = "maybe" if self._silencing() else "answer"
+        wire = []
+        for source, dest, rd, dc in batch:
+            seq = link.next_seq()
+            link.addresses[seq] = (source, dest)
+            link.expect[seq], link.sent_id[seq], link.answers[seq] = expect, C.submit_sm, []
+            wire.append(SubmitSm(sequence=seq, source_addr=source, destination_addr=dest, registered_delivery=rd,
+                                 data_coding=dc, short_message=b"window").encode())
+        try:
+            link._sendall(b"".join(wire))
+        except OSError:
+            link.eof = True
+        link.settle()
+
     @rule(link=links, fields=submit_fields(), long=st.integers(21, 64), which=st.sampled_from(["src", "dst"]))
     def data_sm(self, link: Link, fields: dict[str, Any], long: int, which: str) -> None:
         tlvs = dict(fields["tlvs"])
@@ -590,26 +631,38 @@ class CarrierMachine(RuleBasedStateMachine):
         self._send_raw(link, wire, C.submit_sm, "answer")
 
     # ------------------------------------------------------------------ query, cancel, replace
-    message_ids = st.one_of(st.just(None), st.text("0123456789abcdef", max_size=64))
+    # which message: None = one accepted earlier (with its own addresses), else this id (unknown)
+    message_ids = st.one_of(st.none(), st.none(), st.none(), st.text("0123456789abcdef", max_size=64))
 
     @rule(link=links, pick=st.integers(0, 1000), mid=message_ids, source=addresses)
     def query_sm(self, link: Link, pick: int, mid: str | None, source: str) -> None:
-        self._send(link, QuerySm(message_id=self._message_id(pick, mid), source_addr=source))
+        mid, source, _ = self._message(pick, mid, source, "")
+        self._send(link, QuerySm(message_id=mid, source_addr=source))
 
-    @rule(link=links, pick=st.integers(0, 1000), mid=message_ids, source=addresses, dest=addresses)
-    def cancel_sm(self, link: Link, pick: int, mid: str | None, source: str, dest: str) -> None:
-        self._send(link, CancelSm(message_id=self._message_id(pick, mid), source_addr=source, destination_addr=dest))
+    @rule(link=links, pick=st.integers(0, 1000), mid=message_ids, source=addresses, dest=addresses,
+          by_address=st.booleans())
+    def cancel_sm(self, link: Link, pick: int, mid: str | None, source: str, dest: str, by_address: bool) -> None:
+        mid, source, dest = self._message(pick, mid, source, dest)
+        self._send(link, CancelSm(message_id="" if by_address else mid, source_addr=source, destination_addr=dest))
 
     @rule(link=links, pick=st.integers(0, 1000), mid=message_ids, source=addresses, body=messages,
-          rd=registered, when=times)
+          rd=registered, when=times, payload=st.booleans())
     def replace_sm(self, link: Link, pick: int, mid: str | None, source: str, body: bytes, rd: int,
-                   when: str) -> None:
-        self._send(link, ReplaceSm(message_id=self._message_id(pick, mid), source_addr=source, short_message=body,
+                   when: str, payload: bool) -> None:
+        mid, source, _ = self._message(pick, mid, source, "")
+        tlvs = {Tag.message_payload: body * 10} if payload else {}
+        self._send(link, ReplaceSm(message_id=mid, source_addr=source, short_message=body, tlvs=tlvs,
                                    registered_delivery=rd, schedule_delivery_time=when))
 
-    def _message_id(self, pick: int, mid: str | None) -> str:
-        known = self._known_ids()
-        return known[pick % len(known)] if mid is None and known else (mid or "")
+    def _message(self, pick: int, mid: str | None, source: str, dest: str) -> tuple[str, str, str]:
+        """(message id, source, destination): an accepted message's (any link, either account), else
+        the drawn ones."""
+        known = [m for link in self.all_links if link is not self.good for m in link.known]
+        if not known or pick % 4 == 0:  # now and then one of the other account's
+            known = [m for link in self.all_links for m in link.known]
+        if mid is None and known:
+            return known[pick % len(known)]
+        return mid or "", source, dest
 
     # ------------------------------------------------------------------ no answer wanted
     @rule(link=links, status=st.sampled_from([0, S.ESME_RSYSERR, S.ESME_RINVCMDID, 0xFFFFFFFF]))
@@ -788,6 +841,7 @@ class CarrierMachine(RuleBasedStateMachine):
         assert not good.eof, good.problems
         seq = good.next_seq()
         started = time.monotonic()
+        good.addresses[seq] = ("Acme", "8613800000001")
         good.send(SubmitSm(sequence=seq, source_addr="Acme", destination_addr="8613800000001",
                            registered_delivery=1, short_message=b"hello").encode(), seq, C.submit_sm, "answer")
         good.settle(quiet=0)
@@ -800,8 +854,27 @@ class CarrierMachine(RuleBasedStateMachine):
         status, health = http(self.address, "GET", "/health")
         assert (status, health) == (200, {"status": "ok"}), health
 
+    @rule(path=st.sampled_from(["/status", "/faults", "/scenario", "/audit"]))
+    def read_the_control_api(self, path: str) -> None:
+        """Every view renders whatever the fuzzed requests left behind."""
+        status, reply = http(self.address, "GET", path)
+        self._expect_http(f"GET {path}", status, reply, 200)
+
+    def _the_well_behaved_client_got_its_receipts(self) -> None:
+        """Each submit of the well-behaved client asked for a receipt: each came, exactly once (no
+        fault touches its account)."""
+        good = self.good
+        deadline = time.monotonic() + BOUND
+        while set(good.acked) - set(good.receipts) and not good.eof and time.monotonic() < deadline:
+            good.pump(0.05)
+        missing = set(good.acked) - set(good.receipts)
+        assert not missing, f"no receipt within {BOUND} s for {sorted(missing)}"
+        twice = {mid: n for mid, n in good.receipts.items() if n > 1}
+        assert not twice, f"receipts sent more than once: {twice}"
+
     def teardown(self) -> None:
         try:
+            self._the_well_behaved_client_got_its_receipts()
             for link in self.all_links:
                 link.close()
 
