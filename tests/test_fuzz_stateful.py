@@ -31,6 +31,7 @@ import asyncio
 import json
 import math
 import select
+import shutil
 import socket
 import sqlite3
 import struct
@@ -899,9 +900,7 @@ class CarrierMachine(RuleBasedStateMachine):
             missing = set(acked) - stored
             assert not missing, f"acknowledged with status 0 but not in the ledger: {sorted(missing)}"
         finally:
-            for path in sorted(self.tmp.glob("*")):
-                path.unlink()
-            self.tmp.rmdir()
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _request_of(cls: Any, fields: dict[str, Any]) -> Any:
