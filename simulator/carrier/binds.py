@@ -124,7 +124,8 @@ class Binds:
         conn.send(pdu.response())  # the session is CLOSED now; the connection closes after the flush
 
     def on_unbind_resp(self, conn: SmscConnection, pdu: Pdu) -> None:
-        conn.close()
+        if conn.session.state is BindState.CLOSED:  # the answer to our unbind; a stray one ends nothing
+            conn.close()
 
     def on_enquire_link(self, conn: SmscConnection, pdu: Pdu) -> None:
         conn.send(pdu.response())

@@ -173,7 +173,7 @@ class FaultPipeline:
             return fault.describe()
         if "kind" in changes and changes["kind"] != fault.spec.kind:
             raise FaultChangeError(f"{name} is a {fault.spec.kind} fault; remove it and add a new one to change kind")
-        merged = {**fault.spec.model_dump(exclude_defaults=True), "kind": fault.spec.kind, **changes, "name": name}
+        merged = {**fault.spec.model_dump(), "kind": fault.spec.kind, **changes, "name": name}
         spec = self._validate(merged)
         fault.retune(spec)
         self._forget_steps()

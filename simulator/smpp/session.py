@@ -177,14 +177,14 @@ class SmppSession:
         return S.ESME_RINVCMDID  # a request this role never receives (e.g. deliver_sm at an SMSC)
 
     def _on_response(self, pdu: Pdu) -> None:
-        self.outstanding.pop(pdu.sequence, None)
+        sent = self.outstanding.pop(pdu.sequence, None)
         command_id = pdu.command_id
         if self._pending_bind is not None and command_id == (self._pending_bind | RESPONSE_BIT):
             bind = self._pending_bind
             self._pending_bind = None
             if pdu.status == S.ESME_ROK:
                 self.state = BIND_STATE_OF[C(bind)]
-        elif command_id == C.unbind_resp:
+        elif command_id == C.unbind_resp and sent == C.unbind:  # a stray unbind_resp ends nothing
             self.state = BindState.CLOSED
 
     def _answer(self, command_id: int, sequence: int, status: int, detail: str = "") -> ProtocolViolation:
