@@ -23,7 +23,7 @@ from .compensation import as_fraction, claim_window, compensation
 from .cycles import cycle_key, format_timezone, parse_cycle_key
 from .expectation import Expectation, analyse_expectation
 from .intervals import GATE_CONFIDENCE
-from .meter import DEFINITE_FAILURE, PENDING, SlaFigures, counted_class, meter, sla_figures
+from .meter import DEFINITE_FAILURE, PENDING, PendingRule, SlaFigures, counted_class, meter, sla_figures
 
 SCHEMA = "carrier-sim/report/1"
 MAX_SERIES = 8  # accounts drawn one by one in the timeline; more are summed into "all"
@@ -76,7 +76,11 @@ def build_report(
         parse_cycle_key(cycle)
     records = list(records)
     warnings = list(warnings)
-    cycles = meter(records, tz, as_of)
+    made = time.time() if generated_at is None else generated_at
+    # the pending policy is judged at the cut-off, never later than now: the ledger cannot know yet
+    # whether a message pending now gets its final state before a cut-off in the future
+    rule = PendingRule(sla.pending_after_s, made if as_of is None else min(as_of, made))
+    cycles = meter(records, tz, as_of, rule=rule)
     selected = {k: v for k, v in cycles.items()
                 if (account is None or k[0] == account) and (cycle is None or k[1] == cycle)}
     if not records:
@@ -102,6 +106,8 @@ def build_report(
         comp = compensation(figures.exact_rate, billed.fee, sla.tiers, paid.get((acct, key), Decimal(0)))
         window = claim_window(key)
         rate = figures.rate
+        if figures.pending and entry.cycle.end.timestamp() <= rule.at:
+            warnings.append(pending_warning(acct, key, figures.pending, sla.pending_after))
         cycle_entries.append({
             "account": acct,
             "cycle": key,
@@ -146,10 +152,10 @@ def build_report(
             "fee": money(sum((Decimal(e["billing"]["fee"]) for e in entries), Decimal(0))),
             "vouchers": money(sum((Decimal(e["compensation"]["voucher"]) for e in entries), Decimal(0))),
         })
-    overall = sla_figures(chosen, as_of)
+    overall = sla_figures(chosen, as_of, rule)
     return {
         "schema": SCHEMA,
-        "generated_at": iso(time.time() if generated_at is None else generated_at, UTC),
+        "generated_at": iso(made, UTC),
         "sources": sources or {"ledgers": [], "terms": "given"},
         "selection": {"account": account, "cycle": cycle, "as_of": iso(as_of, tz)},
         "timezone": format_timezone(tz),
@@ -159,15 +165,28 @@ def build_report(
             "prices": {k: money(Decimal(repr(v))) for k, v in sla.prices.items()},
             "currency": sla.currency,
             "working_days": "Monday to Friday; no holiday calendar",
+            "pending_after": sla.pending_after,
+            "pending_after_s": rule.after,
+            "pending_judged_at": iso(rule.at, tz),
         },
         "cycles": cycle_entries,
         "accounts": accounts,
         "outcomes": figures_dict(overall),
-        "timeline": timeline(chosen, tz, as_of),
+        "timeline": timeline(chosen, tz, as_of, rule),
         "receipt_latency": receipt_latency(chosen, as_of),
         "expectation": expectation_section(scenario, cycle_entries),
         "warnings": warnings,
     }
+
+
+def pending_warning(account: str, cycle: str, pending: int, pending_after: str) -> str:
+    """The warning of a closed cycle that still holds pending messages."""
+    if pending_after == "never":
+        why = "sla.pending_after is 'never': they stay pending and out of the rate for good"
+    else:
+        why = (f"each becomes a definite failure (no_final_state) {pending_after} after its submit, "
+               "if its number is valid")
+    return f"{account} {cycle}: the cycle is closed and still holds {pending} pending message(s): {why}"
 
 
 # ------------------------------------------------------------------------------ timeline
@@ -182,7 +201,8 @@ def bucket_size(span_s: float) -> int:
     return 86400
 
 
-def timeline(records: list[Record], tz: timezone, as_of: float | None = None) -> dict[str, Any]:
+def timeline(records: list[Record], tz: timezone, as_of: float | None = None,
+             rule: PendingRule | None = None) -> dict[str, Any]:
     """Success rate over time by submit-time bucket (aligned to the timezone's minutes/hours/days)."""
     if not records:
         return {"bucket_s": 60, "series": []}
@@ -193,7 +213,7 @@ def timeline(records: list[Record], tz: timezone, as_of: float | None = None) ->
     split = len(accounts) <= MAX_SERIES
     buckets: dict[str, dict[float, SlaFigures]] = defaultdict(lambda: defaultdict(SlaFigures))
     for record in records:
-        counted = counted_class(record, as_of)
+        counted = counted_class(record, as_of, rule)
         if counted is None:
             continue
         start = math.floor((record.submit_time + offset) / size) * size - offset
