@@ -92,6 +92,7 @@ def build_report(
     for key in paid:
         if key not in selected:
             warnings.append(f"vouchers paid for {key[0]} {key[1]}: no such cycle in the selection")
+    declared = declared_categories(scenario)
     chosen: list[Record] = [r for entry in selected.values() for r in entry.records]
     chosen.sort(key=lambda r: r.submit_time)
     cycle_entries = []
@@ -106,6 +107,9 @@ def build_report(
         comp = compensation(figures.exact_rate, billed.fee, sla.tiers, paid.get((acct, key), Decimal(0)))
         window = claim_window(key)
         rate = figures.rate
+        if declared == [] and billed.messages and {line.category for line in billed.lines} == {"notification"}:
+            warnings.append(f"{acct} {key}: all {billed.messages} messages billed as notification: "
+                            "the scenario declares no categories")
         if figures.pending and entry.cycle.end.timestamp() <= rule.at:
             warnings.append(pending_warning(acct, key, figures.pending, sla.pending_after))
         cycle_entries.append({
@@ -168,6 +172,12 @@ def build_report(
             "pending_after": sla.pending_after,
             "pending_after_s": rule.after,
             "pending_judged_at": iso(rule.at, tz),
+            "categories": {
+                "declared": declared,
+                "by": ("unknown: no scenario" if declared is None else
+                       "nothing: every message is a notification" if not declared else
+                       "the template a message follows (rules: templates, else the load's declared templates)"),
+            },
         },
         "cycles": cycle_entries,
         "accounts": accounts,
@@ -177,6 +187,16 @@ def build_report(
         "expectation": expectation_section(scenario, cycle_entries),
         "warnings": warnings,
     }
+
+
+def declared_categories(scenario: Scenario | None) -> list[str] | None:
+    """The categories the scenario's templates declare (`rules:` templates, the load's templates
+    written with a category); None without a scenario."""
+    if scenario is None:
+        return None
+    found = {t.category for rules in scenario.rules.accounts.values() for t in rules.templates}
+    found.update(t.category for t in scenario.load.templates if not isinstance(t, str))
+    return sorted(found)
 
 
 def pending_warning(account: str, cycle: str, pending: int, pending_after: str) -> str:
