@@ -189,6 +189,26 @@ def build_report(
     }
 
 
+# What some reasons mean, for the breakdowns of the renderers (text, HTML): the two kinds of
+# maintenance window count on opposite sides of the rate, and their reasons alone do not say so.
+REASON_NOTES: dict[tuple[str, str], str] = {
+    ("excluded", "pre_notified_maintenance"): "a maintenance window announced in advance",
+    ("definite_failure", "maintenance"): "a surprise maintenance window (not announced in advance)",
+    ("definite_failure", "no_final_state"): "no final state within sla.pending_after of its submit",
+}
+
+
+def reason_note(sla_class: str, reason: str) -> str:
+    """The REASON_NOTES entry of (class, reason), or ""; a pending reason "invalid_number:x" or
+    "excluded:x" says what the carrier decided at submit."""
+    note = REASON_NOTES.get((sla_class, reason), "")
+    if not note and sla_class == PENDING and ":" in reason:
+        decided, _, why = reason.partition(":")
+        note = f"to an {decided.replace('_', ' ')} ({why}): never a definite failure" if decided == "invalid_number" \
+            else f"{decided} ({why}): never a definite failure"
+    return note
+
+
 def declared_categories(scenario: Scenario | None) -> list[str] | None:
     """The categories the scenario's templates declare (`rules:` templates, the load's templates
     written with a category); None without a scenario."""
