@@ -26,6 +26,12 @@ from .messages import Message
 log = logging.getLogger("carrier_sim.smsc")
 _STAT = {state: state.stat for state in MessageState}  # plain dict lookups on the hot path
 _ENROUTE = MessageState.ENROUTE.stat
+# An accepted message's row is "pending" until its final; its reason names a cause decided at submit
+# that ranks above a definite failure (an invalid number, an excluded cause) with its class, so the
+# metering's pending policy (metering/meter.py) never turns a message that never got its final into a failure
+# the precedence forbids: "invalid_number:powered_off", "excluded:<cause>"; "" for a valid number
+# with no such cause.
+_ABOVE_FAILURE = {SlaClass.INVALID_NUMBER: "invalid_number:", SlaClass.EXCLUDED: "excluded:"}
 
 
 class Recorder:
@@ -53,7 +59,9 @@ class Recorder:
             self.run_id, message.message_id or None, message.account, message.bind_id, message.source,
             message.destination, outcome.category or "notification", message.data_coding, message.segments,
             message.submit_wall, int(outcome.submit_status), 1 if outcome.respond else 0,
-            outcome.sla_class.value if refused else "pending", outcome.reason if refused else "",
+            outcome.sla_class.value if refused else "pending",
+            outcome.reason if refused else (_ABOVE_FAILURE[outcome.sla_class] + outcome.reason
+                                            if outcome.sla_class in _ABOVE_FAILURE else ""),
             outcome.decided_by,
         )  # fmt: skip
 

@@ -9,6 +9,7 @@ from html import escape
 from typing import Any
 
 from . import charts
+from .report import reason_note
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1f2933}
@@ -103,10 +104,10 @@ def _breakdown_table(figures: dict[str, Any]) -> str:
     colour = charts.CLASS_COLOURS
     body = "".join(
         f"<tr><td><span style='color:{colour.get(c, '#616e7c')}'>&#9632;</span> {_e(c)}</td>"
-        f"<td>{_e(r or '–')}</td><td class='n'>{n:,}</td><td>{_e(how)}</td></tr>"
+        f"<td>{_e(r or '–')}</td><td class='n'>{n:,}</td><td>{_e(how)}</td><td>{_e(reason_note(c, r))}</td></tr>"
         for c, r, n, how in rows)
-    return ("<table><tr><th>class</th><th>reason</th><th class='n'>messages</th><th>in the rate</th></tr>"
-            + body + "</table>")
+    return ("<table><tr><th>class</th><th>reason</th><th class='n'>messages</th><th>in the rate</th>"
+            "<th>what it is</th></tr>" + body + "</table>")
 
 
 def _money_table(report: dict[str, Any]) -> str:

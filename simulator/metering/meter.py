@@ -9,6 +9,14 @@ each part on its own). Its SLA class is the one the ledger recorded; the meter n
 Records are assigned to the service cycle of their submit time; their state is taken as it was at
 the cut-off `as_of` (default: whatever the ledger holds): a final state reached after the cut-off
 makes the record pending, and records submitted after the cut-off are not counted at all.
+
+The pending policy (`sla.pending_after`, a PendingRule): a message to a valid number still without a
+final state `after` seconds past its submit, judged at the rule's time `at`, is a definite failure
+with reason NO_FINAL_STATE, and so is one whose final state came later than that (a receipt after
+the deadline does not undo the failure, so moving the cut-off forward never lowers the failures).
+Only records the precedence (faults/outcome.py PRECEDENCE) would let fail: a pending record whose
+message row names a cause (the carrier decided at submit an invalid number or an excluded cause:
+its reason is not "") and a final of class invalid_number or excluded are never turned into failures.
 """
 
 from __future__ import annotations
@@ -31,16 +39,41 @@ EXCLUDED = SlaClass.EXCLUDED.value
 PENDING = SlaClass.PENDING.value
 KNOWN_CLASSES = frozenset(c.value for c in SlaClass)
 AFTER_CUT_OFF = "final_after_cut_off"  # the pending reason of a record whose final came after as_of
+NO_FINAL_STATE = "no_final_state"  # the definite-failure reason of a message pending past `pending_after`
+_CAN_FAIL = frozenset({DELIVERED, DEFINITE_FAILURE})  # final classes of a valid number with no cause above
 
 
-def counted_class(record: Record, as_of: float | None = None) -> tuple[str, str] | None:
+@dataclass(frozen=True, slots=True)
+class PendingRule:
+    """`sla.pending_after` applied at a time: `after` seconds (None: pending forever), judged at `at`
+    (Unix seconds: the report's cut-off, never later than when the report is made)."""
+
+    after: float | None
+    at: float
+
+    def expired(self, submit_time: float) -> bool:
+        return self.after is not None and self.at - submit_time >= self.after
+
+
+def counted_class(record: Record, as_of: float | None = None,
+                  rule: PendingRule | None = None) -> tuple[str, str] | None:
     """(class, reason) of a record as the meter counts it at the cut-off, or None if sent after it."""
+    sla_class, reason = record.sla_class, record.reason
     if as_of is not None:
         if record.submit_time > as_of:
             return None
-        if record.sla_class != PENDING and record.done_time is not None and record.done_time > as_of:
+        if sla_class != PENDING and record.done_time is not None and record.done_time > as_of:
+            if rule is not None and sla_class in _CAN_FAIL and rule.expired(record.submit_time):
+                return DEFINITE_FAILURE, NO_FINAL_STATE
             return PENDING, AFTER_CUT_OFF
-    return record.sla_class, record.reason
+    if rule is None or rule.after is None:
+        return sla_class, reason
+    if sla_class == PENDING:
+        if not reason and rule.expired(record.submit_time):
+            return DEFINITE_FAILURE, NO_FINAL_STATE
+    elif sla_class == DELIVERED and record.done_time is not None and record.done_time - record.submit_time > rule.after:
+        return DEFINITE_FAILURE, NO_FINAL_STATE  # its receipt came after the deadline
+    return sla_class, reason
 
 
 @dataclass(slots=True)
@@ -114,11 +147,12 @@ class SlaFigures:
         return None if exact is None else float(exact)
 
 
-def sla_figures(records: Iterable[Record], as_of: float | None = None) -> SlaFigures:
+def sla_figures(records: Iterable[Record], as_of: float | None = None,
+                rule: PendingRule | None = None) -> SlaFigures:
     """The meter's figures over any records (no grouping by account or cycle)."""
     figures = SlaFigures()
     for record in records:
-        counted = counted_class(record, as_of)
+        counted = counted_class(record, as_of, rule)
         if counted is not None:
             figures.add(*counted)
     return figures
@@ -148,6 +182,7 @@ def meter(
     tz: timezone = UTC,
     as_of: float | None = None,
     first_send: dict[str, float] | None = None,
+    rule: PendingRule | None = None,
 ) -> dict[tuple[str, str], CycleMeter]:
     """Figures per (account, cycle key), in account then cycle order.
 
@@ -160,7 +195,7 @@ def meter(
         first.update({a: min(t, first.get(a, t)) for a, t in first_send.items()})
     out: dict[tuple[str, str], CycleMeter] = {}
     for record in records:
-        counted = counted_class(record, as_of)
+        counted = counted_class(record, as_of, rule)
         if counted is None:  # pragma: no cover - filtered above
             continue
         cycle = service_cycle(record.account, record.submit_time, first[record.account], tz)

@@ -23,7 +23,7 @@ from .compensation import as_fraction, claim_window, compensation
 from .cycles import cycle_key, format_timezone, parse_cycle_key
 from .expectation import Expectation, analyse_expectation
 from .intervals import GATE_CONFIDENCE
-from .meter import DEFINITE_FAILURE, PENDING, SlaFigures, counted_class, meter, sla_figures
+from .meter import DEFINITE_FAILURE, PENDING, PendingRule, SlaFigures, counted_class, meter, sla_figures
 
 SCHEMA = "carrier-sim/report/1"
 MAX_SERIES = 8  # accounts drawn one by one in the timeline; more are summed into "all"
@@ -76,7 +76,11 @@ def build_report(
         parse_cycle_key(cycle)
     records = list(records)
     warnings = list(warnings)
-    cycles = meter(records, tz, as_of)
+    made = time.time() if generated_at is None else generated_at
+    # the pending policy is judged at the cut-off, never later than now: the ledger cannot know yet
+    # whether a message pending now gets its final state before a cut-off in the future
+    rule = PendingRule(sla.pending_after_s, made if as_of is None else min(as_of, made))
+    cycles = meter(records, tz, as_of, rule=rule)
     selected = {k: v for k, v in cycles.items()
                 if (account is None or k[0] == account) and (cycle is None or k[1] == cycle)}
     if not records:
@@ -88,6 +92,7 @@ def build_report(
     for key in paid:
         if key not in selected:
             warnings.append(f"vouchers paid for {key[0]} {key[1]}: no such cycle in the selection")
+    declared = declared_categories(scenario)
     chosen: list[Record] = [r for entry in selected.values() for r in entry.records]
     chosen.sort(key=lambda r: r.submit_time)
     cycle_entries = []
@@ -102,6 +107,11 @@ def build_report(
         comp = compensation(figures.exact_rate, billed.fee, sla.tiers, paid.get((acct, key), Decimal(0)))
         window = claim_window(key)
         rate = figures.rate
+        if declared == [] and billed.messages and {line.category for line in billed.lines} == {"notification"}:
+            warnings.append(f"{acct} {key}: all {billed.messages} messages billed as notification: "
+                            "the scenario declares no categories")
+        if figures.pending and entry.cycle.end.timestamp() <= rule.at:
+            warnings.append(pending_warning(acct, key, figures.pending, sla.pending_after))
         cycle_entries.append({
             "account": acct,
             "cycle": key,
@@ -146,10 +156,10 @@ def build_report(
             "fee": money(sum((Decimal(e["billing"]["fee"]) for e in entries), Decimal(0))),
             "vouchers": money(sum((Decimal(e["compensation"]["voucher"]) for e in entries), Decimal(0))),
         })
-    overall = sla_figures(chosen, as_of)
+    overall = sla_figures(chosen, as_of, rule)
     return {
         "schema": SCHEMA,
-        "generated_at": iso(time.time() if generated_at is None else generated_at, UTC),
+        "generated_at": iso(made, UTC),
         "sources": sources or {"ledgers": [], "terms": "given"},
         "selection": {"account": account, "cycle": cycle, "as_of": iso(as_of, tz)},
         "timezone": format_timezone(tz),
@@ -159,15 +169,64 @@ def build_report(
             "prices": {k: money(Decimal(repr(v))) for k, v in sla.prices.items()},
             "currency": sla.currency,
             "working_days": "Monday to Friday; no holiday calendar",
+            "pending_after": sla.pending_after,
+            "pending_after_s": rule.after,
+            "pending_judged_at": iso(rule.at, tz),
+            "categories": {
+                "declared": declared,
+                "by": ("unknown: no scenario" if declared is None else
+                       "nothing: every message is a notification" if not declared else
+                       "the template a message follows (rules: templates, else the load's declared templates)"),
+            },
         },
         "cycles": cycle_entries,
         "accounts": accounts,
         "outcomes": figures_dict(overall),
-        "timeline": timeline(chosen, tz, as_of),
+        "timeline": timeline(chosen, tz, as_of, rule),
         "receipt_latency": receipt_latency(chosen, as_of),
         "expectation": expectation_section(scenario, cycle_entries),
         "warnings": warnings,
     }
+
+
+# What some reasons mean, for the breakdowns of the renderers (text, HTML): the two kinds of
+# maintenance window count on opposite sides of the rate, and their reasons alone do not say so.
+REASON_NOTES: dict[tuple[str, str], str] = {
+    ("excluded", "pre_notified_maintenance"): "a maintenance window announced in advance",
+    ("definite_failure", "maintenance"): "a surprise maintenance window (not announced in advance)",
+    ("definite_failure", "no_final_state"): "no final state within sla.pending_after of its submit",
+}
+
+
+def reason_note(sla_class: str, reason: str) -> str:
+    """The REASON_NOTES entry of (class, reason), or ""; a pending reason "invalid_number:x" or
+    "excluded:x" says what the carrier decided at submit."""
+    note = REASON_NOTES.get((sla_class, reason), "")
+    if not note and sla_class == PENDING and ":" in reason:
+        decided, _, why = reason.partition(":")
+        note = f"to an {decided.replace('_', ' ')} ({why}): never a definite failure" if decided == "invalid_number" \
+            else f"{decided} ({why}): never a definite failure"
+    return note
+
+
+def declared_categories(scenario: Scenario | None) -> list[str] | None:
+    """The categories the scenario's templates declare (`rules:` templates, the load's templates
+    written with a category); None without a scenario."""
+    if scenario is None:
+        return None
+    found = {t.category for rules in scenario.rules.accounts.values() for t in rules.templates}
+    found.update(t.category for t in scenario.load.templates if not isinstance(t, str))
+    return sorted(found)
+
+
+def pending_warning(account: str, cycle: str, pending: int, pending_after: str) -> str:
+    """The warning of a closed cycle that still holds pending messages."""
+    if pending_after == "never":
+        why = "sla.pending_after is 'never': they stay pending and out of the rate for good"
+    else:
+        why = (f"each becomes a definite failure (no_final_state) {pending_after} after its submit, "
+               "if its number is valid")
+    return f"{account} {cycle}: the cycle is closed and still holds {pending} pending message(s): {why}"
 
 
 # ------------------------------------------------------------------------------ timeline
@@ -182,7 +241,8 @@ def bucket_size(span_s: float) -> int:
     return 86400
 
 
-def timeline(records: list[Record], tz: timezone, as_of: float | None = None) -> dict[str, Any]:
+def timeline(records: list[Record], tz: timezone, as_of: float | None = None,
+             rule: PendingRule | None = None) -> dict[str, Any]:
     """Success rate over time by submit-time bucket (aligned to the timezone's minutes/hours/days)."""
     if not records:
         return {"bucket_s": 60, "series": []}
@@ -193,7 +253,7 @@ def timeline(records: list[Record], tz: timezone, as_of: float | None = None) ->
     split = len(accounts) <= MAX_SERIES
     buckets: dict[str, dict[float, SlaFigures]] = defaultdict(lambda: defaultdict(SlaFigures))
     for record in records:
-        counted = counted_class(record, as_of)
+        counted = counted_class(record, as_of, rule)
         if counted is None:
             continue
         start = math.floor((record.submit_time + offset) / size) * size - offset

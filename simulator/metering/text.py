@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .report import reason_note
+
 # The width of a console that is not a terminal: tables print at their natural width (rich never
 # widens a table to the console), so no cell is cut to "…" or folded over lines in a CI log.
 NATURAL_WIDTH = 10_000
@@ -72,13 +74,16 @@ def render(report: dict[str, Any], console: Console) -> None:
         why.add_column("reason")
         why.add_column("messages", justify="right")
         why.add_column("counts in the rate")
+        why.add_column("what it is")
         for reason, n in c["definite_failure_reasons"].items():
-            why.add_row("definite_failure", reason or "-", str(n), "yes: a failure")
+            why.add_row("definite_failure", reason or "-", str(n), "yes: a failure",
+                        reason_note("definite_failure", reason))
         for cls, entry in c["left_out"].items():
             for reason, n in entry["reasons"].items():
-                why.add_row(cls, reason or "-", str(n), "no: left out")
+                why.add_row(cls, reason or "-", str(n), "no: left out", reason_note(cls, reason))
         for reason, n in c["pending_reasons"].items():
-            why.add_row("pending", reason or "no final state yet", str(n), "no: never a success")
+            why.add_row("pending", reason or "no final state yet", str(n), "no: never a success",
+                        reason_note("pending", reason))
         console.print(why)
 
     money = Table(title="Billing and compensation", title_justify="left")

@@ -9,7 +9,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import MAX_SEED, Model
+from .base import MAX_SEED, Duration, Model, duration_seconds
+
+PENDING_FOREVER = "never"
 
 
 class Tier(Model):
@@ -25,6 +27,17 @@ class Sla(Model):
     currency: str = "USD"
     timezone: str | None = Field(default=None, pattern=r"^(UTC|Z|[+-]\d\d:\d\d)$",
                                  description="service cycles' months: UTC (default) or a fixed offset like +08:00")
+    # 72h: the longest validity period carriers commonly allow, after which no final state will come;
+    # and shorter than the gap between a cycle's end and its claim window (after the 5th working day),
+    # so every message of a cycle is decided before the cycle can be claimed on.
+    pending_after: Duration | Literal["never"] = Field(
+        default="72h", description="a message to a valid number still without a final state this long after "
+        "its submit is a definite failure (no_final_state); 'never' keeps it pending")
+
+    @property
+    def pending_after_s(self) -> float | None:
+        """`pending_after` in seconds; None for 'never'."""
+        return None if self.pending_after == PENDING_FOREVER else duration_seconds(self.pending_after)
 
 
 class ExpectRate(Model):
