@@ -788,13 +788,15 @@ class CarrierMachine(RuleBasedStateMachine):
         self._expect_http(f"PUT /faults/{name} {fault_json(body)!r}", status, reply, 400)
 
     @rule(name=fault_names, field=st.sampled_from(["probability", "enabled", "copies", "ms", "kind"]),
-          value=st.sampled_from(EXTREMES + [None, "yes"]))
+          value=st.sampled_from(EXTREMES + [None, "yes", True, False, "0.5", "12"]))
     def change_fault_badly(self, name: str, field: str, value: Any) -> None:
-        """A partial change to a fault (known or not) with a value no fault takes. Not true/false for
-        a number: KNOWN BUG (reported, not fixed here) - pydantic's lax mode takes
-        {"probability": true} as 1.0 (and true as 1 for copies, ms, ...); only `enabled` is strict."""
+        """A partial change to a fault (known or not) with a value no fault takes: a fault's parameters
+        are strict JSON types (faults/base.py FAULT_CONFIG), so true is not a probability of 1 nor
+        "12" a count (found by this machine, fixed; tests/test_pipeline.py pins it)."""
         if field == "probability" and value is None:
             value = "yes"
+        if field == "enabled" and isinstance(value, bool):
+            value = "yes"  # true/false are what `enabled` takes
         status, reply = http(self.address, "PUT", f"/faults/{name}", fault_json({field: value}))
         self._expect_http(f"PUT /faults/{name} {{{field}: {value!r}}}", status, reply, 400)
 

@@ -197,3 +197,21 @@ async def test_failed_logins_are_audited(scenario_smsc):
     esme.close()
     refused = [e for e in smsc.audit_log if e["action"] == "bind.refused"]
     assert refused and refused[0]["status"] == "ESME_RINVPASWD" and refused[0]["system_id"] == "qa"
+
+
+@pytest.mark.parametrize("change", [
+    {"kind": "provider_failure", "probability": True},  # was taken as 1.0
+    {"kind": "provider_failure", "probability": "0.5"},  # was taken as 0.5
+    {"kind": "latency", "submit_resp": {"dist": "fixed", "ms": "12"}},
+    {"kind": "reset_mid_pdu", "after_pdus": "3"},
+    {"kind": "duplicate_receipt", "copies": True},
+    {"kind": "duplicate_receipt", "copies": 2.0},
+])
+def test_a_live_fault_value_of_the_wrong_json_type_is_refused_not_coerced(change):
+    """A fault's parameters take the JSON types they declare (strict): `true` is not a probability of
+    1, "12" is not 12 ms (found by tests/test_fuzz_stateful.py). YAML scenarios give numbers as numbers."""
+    pipeline = FaultPipeline(parse_scenario(FLAKY.format(seed=1)))
+    before = pipeline.describe()
+    with pytest.raises(FaultChangeError):
+        pipeline.change("new", change)
+    assert "new" not in pipeline.by_name and pipeline.describe() == before

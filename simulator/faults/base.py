@@ -27,7 +27,7 @@ MAX_DELAY_MS = 86_400_000.0  # one day: the longest delay a fault may add to a r
 MAX_SCENARIO_S = 30 * 86_400.0  # 30 days: the latest scenario time, or the longest period, a fault names
 MAX_COUNT = 100_000_000  # counts (PDUs on a bind, ...)
 # Fault parameters: NaN and infinities are refused (pydantic's default lets them through)
-FAULT_CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+FAULT_CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class FaultStage(enum.IntEnum):

@@ -50,7 +50,8 @@ Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0, le=MAX_S
 class MaintenanceSpec(FaultSpec):
     kind: Literal["maintenance"] = "maintenance"
     start: Seconds | None = Field(default=None, description="after the scenario start: 30s, 5m, 1h")
-    at: AwareDatetime | None = Field(default=None, description="wall clock, ISO 8601 with zone: 2026-11-22T02:00:00Z")
+    at: AwareDatetime | None = Field(default=None, strict=False,  # an ISO 8601 string in YAML and JSON
+                                     description="wall clock, ISO 8601 with zone: 2026-11-22T02:00:00Z")
     duration: Seconds
     every: Seconds | None = Field(default=None, description="repeat the window with this period")
     mode: Literal["refuse_binds", "reject_submits", "hold_receipts"] = "reject_submits"
