@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import MAX_COUNT, MAX_DELAY_MS, MAX_RATE, MAX_SECONDS, MAX_SEED, CString, Model, Status
+from .base import (MAX_COUNT, MAX_DELAY_MS, MAX_RATE, MAX_SECONDS, MAX_SEED, CString, Duration, Model, Status,
+                   duration_seconds)
 
 BindType = Literal["transmitter", "receiver", "transceiver"]
 
@@ -68,6 +69,11 @@ class Carrier(Model):
         default="accept",
         description="a short_message without UDH over one segment: accept (split, billed per segment)"
                     " or reject (ESME_RINVMSGLEN)")
+    default_validity: Duration = Field(
+        default="48h", description="how long a message may wait for delivery when the ESME gives no"
+                                   " validity_period (then it ends EXPIRED)")
+    max_validity: Duration = Field(
+        default="168h", description="the longest validity: a longer validity_period is clipped to it")
 
     @field_validator("listen", "control")
     @classmethod
@@ -85,6 +91,14 @@ class Carrier(Model):
         dupes = sorted({s for s in seen if seen.count(s) > 1})
         if dupes:
             raise ValueError(f"system_id must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _validity_within_its_maximum(self) -> "Carrier":
+        if duration_seconds(self.default_validity) > duration_seconds(self.max_validity):
+            raise ValueError("default_validity must not be longer than max_validity")
+        if duration_seconds(self.default_validity) <= 0:
+            raise ValueError("default_validity must be longer than 0")
         return self
 
     @property
