@@ -15,7 +15,7 @@ clipped to the month's last, then days, hours, minutes and seconds); its "tnn" m
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import NamedTuple
 
 
@@ -33,13 +33,14 @@ class RelativeTime(NamedTuple):
 
     def after(self, now: float) -> float:
         """The point in time this long after `now` (Unix seconds), on the UTC calendar."""
-        start = datetime.fromtimestamp(now, timezone.utc)
-        month0 = start.month - 1 + self.months + 12 * self.years
-        year, month = start.year + month0 // 12, month0 % 12 + 1
-        day = min(start.day, calendar.monthrange(year, month)[1])
-        moved = start.replace(year=year, month=month, day=day)
-        moved += timedelta(days=self.days, hours=self.hours, minutes=self.minutes, seconds=self.seconds)
-        return moved.timestamp()
+        seconds = ((self.days * 24 + self.hours) * 60 + self.minutes) * 60 + self.seconds
+        if self.years or self.months:  # whole days on the calendar; the time of day stays
+            today = datetime.fromtimestamp(now, timezone.utc).date()
+            month0 = today.month - 1 + self.months + 12 * self.years
+            year, month = today.year + month0 // 12, month0 % 12 + 1
+            day = min(today.day, calendar.monthrange(year, month)[1])
+            seconds += (date(year, month, day) - today).days * 86_400
+        return now + seconds  # exact: no round trip through datetime's microseconds
 
 
 def _digits(text: str, what: str) -> list[int]:
