@@ -321,3 +321,22 @@ def test_a_default_validity_longer_than_the_maximum_is_refused_by_the_scenario()
     with pytest.raises(ValueError):
         carrier(default_validity="0s")
     assert (carrier().default_validity, carrier().max_validity) == ("48h", "168h")
+
+
+# ------------------------------------------------------------------------------------------ the expectation
+def test_the_expectation_says_when_validity_could_expire_messages():
+    from simulator.metering.expectation import Expectation, NotAnalytic, analyse_expectation
+
+    def analysed(carrier_yaml: str, window: str) -> Expectation | NotAnalytic:
+        return analyse_expectation(parse_scenario(
+            f"name: v\nseed: 1\ncarrier: {{{carrier_yaml}}}\nfaults:\n"
+            f"  - {{kind: maintenance, name: held, start: 5s, duration: {window}, mode: hold_receipts}}\n"))
+
+    plain = analysed("", "1h")  # the default 48 h validity outlasts the window: rate unchanged, 100 %
+    assert isinstance(plain, Expectation) and plain.rate == pytest.approx(1.0)
+    assert not any("default_validity" in a for a in plain.assumptions)
+    short = analysed("default_validity: 2h", "1h")
+    assert isinstance(short, Expectation) and short.rate == pytest.approx(1.0)
+    assert any("default_validity (2h)" in a for a in short.assumptions)
+    held = analysed("default_validity: 2h", "3h")  # held past their validity: they expire
+    assert isinstance(held, NotAnalytic) and "held" in str(held)

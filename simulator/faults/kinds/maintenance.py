@@ -11,7 +11,8 @@ Modes, during the window:
   reject_submits  submits get `submit_status` (ESME_RSYSERR)
   hold_receipts   submits are accepted; no final state (so no receipt) before the window ends
 Refused submits are excluded "pre_notified_maintenance" when `pre_notified`, else definite
-failures "maintenance". Holding receipts does not change a message's SLA class. `probability`
+failures "maintenance". Holding receipts does not change a message's SLA class, unless it holds
+them past their validity (carrier.default_validity): they end EXPIRED then (carrier/receipts.py). `probability`
 is the share of submits in the window that are hit; binds and links are always refused/dropped.
 """
 
@@ -23,6 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BeforeValidator, Field, field_validator, model_validator
 
+from simulator.scenario import duration_seconds
 from simulator.smpp.constants import CommandStatus
 
 from ..analytic import Effect, Walk
@@ -131,7 +133,13 @@ class Maintenance(Fault):
 
     def expected(self, walk: Walk) -> Effect | None:
         if self.spec.mode == "hold_receipts":
-            walk.assume(f"maintenance {self.name!r} holds receipts only (no class changes)")
+            scenario = self.env.scenario  # the carrier's default validity (carrier/validity.py)
+            validity = duration_seconds(scenario.carrier.default_validity) if scenario is not None else math.inf
+            if self.spec.duration < validity:
+                walk.assume(f"maintenance {self.name!r} holds receipts only (no class changes)")
+            else:  # held past their validity, messages end EXPIRED: definite failures
+                walk.time_dependent(self.name, "a window holding receipts past carrier.default_validity",
+                                    SlaClass.DEFINITE_FAILURE.value)
         else:
             what = f"a maintenance window ({self.spec.mode})"
             walk.time_dependent(self.name, what, self.verdict.sla_class.value)
