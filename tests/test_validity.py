@@ -264,7 +264,7 @@ async def test_a_message_past_its_validity_ends_expired_at_its_expiry(tmp_path):
         assert after - 0.2 <= row.done_time - row.submit_time <= after + 0.4, (message_id, row)
 
 
-async def test_the_carrier_default_validity_applies_and_a_longer_validity_is_clipped(make_smsc):
+async def test_the_carrier_default_validity_applies_a_longer_one_is_clipped_and_data_sm_has_a_ttl(make_smsc):
     from .test_carrier import Scripted
     from simulator.faults.outcome import Outcome
 
@@ -274,13 +274,16 @@ async def test_the_carrier_default_validity_applies_and_a_longer_validity_is_cli
     started = time.monotonic()
     default = await esme.submit("8613800000001", registered_delivery=1)
     clipped = await esme.submit("8613800000002", registered_delivery=1, validity_period="000001000000000R")
+    ttl = await esme.request(DataSm(source_addr="1000", destination_addr="8613800000003", registered_delivery=1,
+                                    tlvs={Tag.message_payload: b"hi", Tag.qos_time_to_live: (1).to_bytes(4, "big")}))
     got = {}
-    for _ in range(2):
+    for _ in range(3):
         receipt = parse_receipt((await esme.next_delivery(timeout=10)).short_message)
         got[receipt.message_id] = (receipt.state, round(time.monotonic() - started, 1))
     assert got[default.message_id][0] == got[clipped.message_id][0] == MessageState.EXPIRED
     assert 1.0 <= got[default.message_id][1] <= 1.5
     assert 2.0 <= got[clipped.message_id][1] <= 2.5  # a day asked for, 2 s kept
+    assert got[ttl.message_id][0] == MessageState.EXPIRED and 1.0 <= got[ttl.message_id][1] <= 1.5  # data_sm TTL
     esme.close()
 
 
@@ -340,3 +343,33 @@ def test_the_expectation_says_when_validity_could_expire_messages():
     assert any("default_validity (2h)" in a for a in short.assumptions)
     held = analysed("default_validity: 2h", "3h")  # held past their validity: they expire
     assert isinstance(held, NotAnalytic) and "held" in str(held)
+
+
+@pytest.mark.parametrize(("before", "after"), [  # (class, reason, final state, err) before and after expiry
+    (("delivered", "", "DELIVRD", "000"), ("definite_failure", "expired", "EXPIRED", "000")),
+    (("invalid_number", "powered_off", "EXPIRED", "027"), ("invalid_number", "powered_off", "EXPIRED", "027")),
+    (("invalid_number", "unstable_network", "DELIVRD", "000"), ("invalid_number", "unstable_network", "EXPIRED", "000")),
+    (("excluded", "pre_notified_maintenance", "DELIVRD", "000"), ("excluded", "pre_notified_maintenance", "EXPIRED", "000")),
+    (("definite_failure", "provider_failure", "UNDELIV", "034"), ("definite_failure", "provider_failure", "EXPIRED", "034")),
+])
+def test_an_expiry_keeps_to_the_class_precedence(before, after):
+    from simulator.carrier.receipts import expired
+    from simulator.faults.outcome import Outcome, SlaClass
+
+    cls, reason, state, err = before
+    outcome = expired(Outcome(sla_class=SlaClass(cls), reason=reason, final_state=MessageState.from_stat(state),
+                              error_code=err))
+    assert (outcome.sla_class.value, outcome.reason, outcome.final_state.stat, outcome.error_code) == after
+
+
+async def test_a_maintenance_hold_past_the_validity_expires_at_the_validity(tmp_path):
+    smsc = await start_ledgered(tmp_path, "name: held\nseed: 1\nfaults:\n"
+                                "  - {kind: maintenance, name: held, start: 0s, duration: 1h, mode: hold_receipts}\n")
+    esme = await Esme.bound("127.0.0.1", smsc.port, "qa", "qa-pass")
+    started = time.monotonic()
+    sent = await esme.submit("8613800000001", registered_delivery=1, validity_period=relative(1))
+    receipt = parse_receipt((await esme.next_delivery(timeout=10)).short_message)
+    assert (receipt.message_id, receipt.state) == (sent.message_id, MessageState.EXPIRED)
+    assert 1.0 <= time.monotonic() - started <= 1.6
+    esme.close()
+    await smsc.stop(grace=0.2)
