@@ -16,6 +16,7 @@ from typing import Any
 from simulator.faults.outcome import prevails
 from simulator.smpp.constants import CommandStatus as S
 from simulator.smpp.constants import MessageState
+from simulator.smpp.times import format_absolute
 
 from .connection import SmscConnection
 from .messages import Message, MessageStore
@@ -53,7 +54,7 @@ class Queries:
         message = messages[0]
         final_date = ""
         if message.is_final and message.done_wall is not None:
-            final_date = _smpp_time(message.done_wall)
+            final_date = format_absolute(message.done_wall)
         error = message.outcome.error_code if message.state is not MessageState.DELIVERED else "0"
         conn.send(
             pdu.response(
@@ -120,9 +121,3 @@ class Queries:
                 self.receipts.arm(message)
         conn.send(pdu.response())
 
-
-def _smpp_time(wall: float) -> str:
-    """An absolute SMPP time (YYMMDDhhmmss t nn p) in UTC: '000' offset and '+'."""
-    t = time.gmtime(wall)
-    tenths = int((wall % 1) * 10)
-    return f"{t.tm_year % 100:02d}{t.tm_mon:02d}{t.tm_mday:02d}{t.tm_hour:02d}{t.tm_min:02d}{t.tm_sec:02d}{tenths}00+"
