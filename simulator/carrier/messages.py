@@ -36,8 +36,8 @@ class Message(Submission):
     the decider is asked about, then, once accepted, the message that query_sm, cancel_sm and
     replace_sm find and that receipts are about (one object from the submit to the receipt)."""
 
-    __slots__ = ("message_id", "submit_time", "submit_wall", "outcome", "state", "done_time", "done_wall", "parked",
-                 "start_at", "expires_at", "due")
+    __slots__ = ("message_id", "submit_time", "submit_wall", "outcome", "state", "done_time", "done_wall",
+                 "parked", "start_at", "expires_at", "due")
 
     def __init__(
         self,

@@ -28,8 +28,8 @@ from .validity import Validity
 class Queries:
     """query_sm / cancel_sm / replace_sm for one carrier."""
 
-    def __init__(self, store: MessageStore, recorder: Recorder, receipts: Receipts, clock: Callable[[], float],
-                 validity: Validity | None = None) -> None:
+    def __init__(self, store: MessageStore, recorder: Recorder, receipts: Receipts,
+                 clock: Callable[[], float], validity: Validity | None = None) -> None:
         self.store = store
         self.recorder = recorder
         self.receipts = receipts

@@ -174,7 +174,8 @@ def expired(outcome: Outcome) -> Outcome:
     if prevails(SlaClass.DEFINITE_FAILURE, sla_class):
         sla_class, reason = SlaClass.DEFINITE_FAILURE, "expired"
     error = outcome.error_code if outcome.final_state is not MessageState.DELIVERED else "000"
-    return replace(outcome, final_state=MessageState.EXPIRED, error_code=error, sla_class=sla_class, reason=reason)
+    return replace(outcome, final_state=MessageState.EXPIRED, error_code=error, sla_class=sla_class,
+                   reason=reason)
 
 
 def _receipt_text(message: Message) -> str:

@@ -2,8 +2,9 @@
 
 Owns: message ids and the Message of each submit (the Submission the decider sees, kept as the
 stored message when accepted), refusing what is not a valid message (a bad schedule_delivery_time or
-validity_period too: the rules are validity.py's), the submit counters. Not here: when and how the response goes out (answers.py), the final state and receipts
-(receipts.py), the rows (recorder.py), fault draws (the Decider: faults/pipeline.py).
+validity_period too: the rules are validity.py's), the submit counters. Not here: when and how the
+response goes out (answers.py), the final state and receipts (receipts.py), the rows (recorder.py),
+fault draws (the Decider: faults/pipeline.py).
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ Modes, during the window:
   hold_receipts   submits are accepted; no final state (so no receipt) before the window ends
 Refused submits are excluded "pre_notified_maintenance" when `pre_notified`, else definite
 failures "maintenance". Holding receipts does not change a message's SLA class, unless it holds
-them past their validity (carrier.default_validity): they end EXPIRED then (carrier/receipts.py). `probability`
-is the share of submits in the window that are hit; binds and links are always refused/dropped.
+them past their validity (carrier.default_validity): they end EXPIRED then (carrier/receipts.py).
+`probability` is the share of submits in the window that are hit; binds and links are always
+refused/dropped.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class Maintenance(Fault):
     def expected(self, walk: Walk) -> Effect | None:
         if self.spec.mode == "hold_receipts":
             scenario = self.env.scenario  # the carrier's default validity (carrier/validity.py)
-            validity = duration_seconds(scenario.carrier.default_validity) if scenario is not None else math.inf
+            validity = math.inf if scenario is None else duration_seconds(scenario.carrier.default_validity)
             if self.spec.duration < validity:
                 walk.assume(f"maintenance {self.name!r} holds receipts only (no class changes)")
             else:  # held past their validity, messages end EXPIRED: definite failures
