@@ -2,9 +2,9 @@
 
 Owns: finding an account's message by id (or by addresses, for cancel_sm), the answers of these
 three operations, a cancelled message's DELETED final state, a replaced message's new schedule and
-validity (refused ESME_RINVSCHED / ESME_RINVEXPIRY by validity.py's rules). A scheduled message not yet
-due is ENROUTE to query_sm (SMPP 3.4 has no SCHEDULED state; 5.0's is 0). Not here: the store (messages.py),
-recording the final state and its receipt (recorder.py, receipts.py).
+validity (refused ESME_RINVSCHED / ESME_RINVEXPIRY by validity.py's rules). A scheduled message not
+yet due is ENROUTE to query_sm (SMPP 3.4 has no SCHEDULED state; 5.0's is 0). Not here: the store
+(messages.py), recording the final state and its receipt (recorder.py, receipts.py).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Receipts: an accepted message's life after its submit_sm_resp, to its final state and receipts.
 
 Owns: the final-state timer of each message (its timeline starts at its scheduled time; past its
-validity it ends EXPIRED at its expiry time, see `expired`), the final record before its receipt (durable before
-the receipt is queued), receipt deliver_sm (final, intermediate ENROUTE, duplicates, DELETED), the
-parking of every deliver_sm about a message until its submit_sm_resp is written (Message.parked),
-and what the ESME answers to a deliver_sm. Not here: the deliver_sm queue and its retries
-(delivery.py DeliveryRouter), the rows (recorder.py), the response itself (answers.py).
+validity it ends EXPIRED at its expiry time, see `expired`), the final record before its receipt
+(durable before the receipt is queued), receipt deliver_sm (final, intermediate ENROUTE,
+duplicates, DELETED), the parking of every deliver_sm about a message until its submit_sm_resp is
+written (Message.parked), and what the ESME answers to a deliver_sm. Not here: the deliver_sm
+queue and its retries (delivery.py DeliveryRouter), the rows (recorder.py), the response itself
+(answers.py).
 """
 
 from __future__ import annotations
