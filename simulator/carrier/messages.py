@@ -36,7 +36,8 @@ class Message(Submission):
     the decider is asked about, then, once accepted, the message that query_sm, cancel_sm and
     replace_sm find and that receipts are about (one object from the submit to the receipt)."""
 
-    __slots__ = ("message_id", "submit_time", "submit_wall", "outcome", "state", "done_time", "done_wall", "parked")
+    __slots__ = ("message_id", "submit_time", "submit_wall", "outcome", "state", "done_time", "done_wall",
+                 "parked", "start_at", "expires_at", "due")
 
     def __init__(
         self,
@@ -78,6 +79,11 @@ class Message(Submission):
         # deliver_sm about this message wait here until its submit_sm_resp is written: () while the
         # response is not out yet (a list once something waits), None once it is (or never will be)
         self.parked: tuple[()] | list[Any] | None = ()
+        # the carrier clock's times of its delivery (carrier/validity.py, receipts.py): when it starts
+        # (a schedule_delivery_time, else the submit), when it expires, when its final state is due
+        self.start_at = now
+        self.expires_at = _NEVER
+        self.due = now
 
     @property
     def is_final(self) -> bool:
@@ -90,6 +96,7 @@ class Message(Submission):
 
 
 _UNDECIDED = Outcome()
+_NEVER = float("inf")
 About = Message | list[Message] | None  # the message(s) a submit response gives an id to
 
 

@@ -1,8 +1,10 @@
 """Queries: query_sm, cancel_sm and replace_sm on the messages the carrier still holds.
 
 Owns: finding an account's message by id (or by addresses, for cancel_sm), the answers of these
-three operations, a cancelled message's DELETED final state. Not here: the store (messages.py),
-recording the final state and its receipt (recorder.py, receipts.py).
+three operations, a cancelled message's DELETED final state, a replaced message's new schedule and
+validity (refused ESME_RINVSCHED / ESME_RINVEXPIRY by validity.py's rules). A scheduled message not
+yet due is ENROUTE to query_sm (SMPP 3.4 has no SCHEDULED state; 5.0's is 0). Not here: the store
+(messages.py), recording the final state and its receipt (recorder.py, receipts.py).
 """
 
 from __future__ import annotations
@@ -14,21 +16,25 @@ from typing import Any
 from simulator.faults.outcome import prevails
 from simulator.smpp.constants import CommandStatus as S
 from simulator.smpp.constants import MessageState
+from simulator.smpp.times import format_absolute
 
 from .connection import SmscConnection
 from .messages import Message, MessageStore
 from .receipts import Receipts
 from .recorder import Recorder
+from .validity import Validity
 
 
 class Queries:
     """query_sm / cancel_sm / replace_sm for one carrier."""
 
-    def __init__(self, store: MessageStore, recorder: Recorder, receipts: Receipts, clock: Callable[[], float]) -> None:
+    def __init__(self, store: MessageStore, recorder: Recorder, receipts: Receipts,
+                 clock: Callable[[], float], validity: Validity | None = None) -> None:
         self.store = store
         self.recorder = recorder
         self.receipts = receipts
         self.clock = clock
+        self.validity = validity or Validity()
 
     def _find(self, conn: SmscConnection, pdu: Any) -> tuple[list[Message], int]:
         messages = self.store.get(pdu.message_id)
@@ -48,7 +54,7 @@ class Queries:
         message = messages[0]
         final_date = ""
         if message.is_final and message.done_wall is not None:
-            final_date = _smpp_time(message.done_wall)
+            final_date = format_absolute(message.done_wall)
         error = message.outcome.error_code if message.state is not MessageState.DELIVERED else "0"
         conn.send(
             pdu.response(
@@ -98,15 +104,20 @@ class Queries:
         if not pending:
             conn.send(pdu.response(status=S.ESME_RREPLACEFAIL))
             return
+        timed = bool(pdu.schedule_delivery_time or pdu.validity_period)
+        if timed:
+            now, wall, first = self.clock(), time.time(), pending[0]
+            start, expires, status = self.validity.replaced(pdu.schedule_delivery_time, pdu.validity_period,
+                                                            first.start_at, first.expires_at, now, wall)
+            if status:
+                conn.send(pdu.response(status=status))
+                return
         for message in pending:
             message.body = pdu.short_message
             if pdu.registered_delivery:
                 message.registered_delivery = pdu.registered_delivery
+            if timed:
+                message.start_at, message.expires_at = start, expires
+                self.receipts.arm(message)
         conn.send(pdu.response())
 
-
-def _smpp_time(wall: float) -> str:
-    """An absolute SMPP time (YYMMDDhhmmss t nn p) in UTC: '000' offset and '+'."""
-    t = time.gmtime(wall)
-    tenths = int((wall % 1) * 10)
-    return f"{t.tm_year % 100:02d}{t.tm_mon:02d}{t.tm_mday:02d}{t.tm_hour:02d}{t.tm_min:02d}{t.tm_sec:02d}{tenths}00+"

@@ -1,10 +1,12 @@
 """Receipts: an accepted message's life after its submit_sm_resp, to its final state and receipts.
 
-Owns: the final-state timer of each message, the final record before its receipt (durable before
-the receipt is queued), receipt deliver_sm (final, intermediate ENROUTE, duplicates, DELETED), the
-parking of every deliver_sm about a message until its submit_sm_resp is written (Message.parked),
-and what the ESME answers to a deliver_sm. Not here: the deliver_sm queue and its retries
-(delivery.py DeliveryRouter), the rows (recorder.py), the response itself (answers.py).
+Owns: the final-state timer of each message (its timeline starts at its scheduled time; past its
+validity it ends EXPIRED at its expiry time, see `expired`), the final record before its receipt
+(durable before the receipt is queued), receipt deliver_sm (final, intermediate ENROUTE,
+duplicates, DELETED), the parking of every deliver_sm about a message until its submit_sm_resp is
+written (Message.parked), and what the ESME answers to a deliver_sm. Not here: the deliver_sm
+queue and its retries (delivery.py DeliveryRouter), the rows (recorder.py), the response itself
+(answers.py).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from simulator.faults.outcome import SlaClass, message_text
+from simulator.faults.outcome import Outcome, SlaClass, message_text, prevails
 from simulator.logsummary import LogSummary
 from simulator.smpp.constants import CommandStatus as S
 from simulator.smpp.constants import EsmClass, MessageState, RegisteredDelivery
@@ -34,6 +37,7 @@ log = logging.getLogger("carrier_sim.smsc")
 _CLASS_VALUE = {c: c.value for c in SlaClass}
 _RECEIPT = int(EsmClass.DELIVERY_RECEIPT)
 _INTERMEDIATE = int(EsmClass.INTERMEDIATE_NOTIFICATION)
+_EARLY = 0.001  # a timer may fire a few float ulps before its due time: not a stale one
 
 
 class Receipts:
@@ -57,18 +61,31 @@ class Receipts:
         """An accepted message: its ENROUTE notification if asked for, and its final state's timer."""
         if RegisteredDelivery.wants_intermediate(message.registered_delivery):
             self.queue_receipt(message, MessageState.ENROUTE, intermediate=True)
+        self.arm(message)
+
+    def arm(self, message: Message) -> None:
+        """The final state's timer: the outcome's delay (and hold) from the start of its delivery (its
+        scheduled time, else its submit), or its expiry if that comes first. replace_sm re-arms it
+        with new times: a timer that fires before the message's time is then a stale one."""
         outcome = message.outcome
-        due = now + outcome.receipt_delay
+        due = message.start_at + outcome.receipt_delay
         if outcome.hold_until:
             due = max(due, self.decider.started_at + outcome.hold_until)
-        self.schedule(due, self._finish, message)
+        message.due = due
+        self.schedule(due if due <= message.expires_at else message.expires_at, self._finish, message)
 
     def _finish(self, message: Message) -> None:
         if message.is_final:  # cancelled meanwhile
             return
+        now = self.clock()
+        due, expires = message.due, message.expires_at
+        if now + _EARLY < (due if due <= expires else expires):
+            return  # a replace_sm moved its time later: the timer armed then fires it
+        if due > expires:
+            message.outcome = expired(message.outcome)
         outcome = message.outcome
         state = outcome.final_state
-        message.finish(state, self.clock())
+        message.finish(state, now)
         rd = message.registered_delivery
         wanted = rd & 3 and RegisteredDelivery.wants_receipt(rd, state is MessageState.DELIVERED)
         self.recorder.final(message, _CLASS_VALUE[outcome.sla_class], outcome.reason,
@@ -146,6 +163,20 @@ class Receipts:
         """A deliver_sm could not be sent (encoded): it is dropped, counted "unsendable"."""
         about = item.message.message_id if item.message is not None else "an MO"
         self.supervisor.report(f"sending a {item.kind} deliver_sm", exc, f"for {about}")
+
+
+def expired(outcome: Outcome) -> Outcome:
+    """The outcome of a message whose final state would come after its expiry: EXPIRED (at its
+    expiry time), with the error of the failure it was heading for (e.g. 027, absent subscriber),
+    else 000. Its SLA class follows outcome.PRECEDENCE: a delivery the provider let run out of
+    validity is a definite failure ("expired"); an invalid number or an excluded cause stays so,
+    and a definite failure keeps its own reason."""
+    sla_class, reason = outcome.sla_class, outcome.reason
+    if prevails(SlaClass.DEFINITE_FAILURE, sla_class):
+        sla_class, reason = SlaClass.DEFINITE_FAILURE, "expired"
+    error = outcome.error_code if outcome.final_state is not MessageState.DELIVERED else "000"
+    return replace(outcome, final_state=MessageState.EXPIRED, error_code=error, sla_class=sla_class,
+                   reason=reason)
 
 
 def _receipt_text(message: Message) -> str:

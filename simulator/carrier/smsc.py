@@ -46,6 +46,7 @@ from .scheduler import Scheduler
 from .stats import CarrierStats
 from .submits import Submits
 from .supervisor import Supervisor
+from .validity import Validity
 
 log = logging.getLogger("carrier_sim.smsc")
 Handler = Callable[[SmscConnection, Any], None]
@@ -83,10 +84,11 @@ class Smsc:
         for acct in cfg.accounts:
             self.accounts[acct.system_id] = AccountState(acct, self._new_router(acct.system_id))
         self.answers = Answers(self.recorder, self.receipts, self.stats, self.supervisor, clock, self.schedule)
+        validity = Validity(cfg.default_validity, cfg.max_validity)
         self.submits = Submits(self.decider, self.store, message_ids or MessageIdAllocator(), self.recorder,
                                self.answers, self.receipts, self.stats, self.supervisor, clock,
-                               cfg.long_short_message)
-        self.queries = Queries(self.store, self.recorder, self.receipts, clock)
+                               cfg.long_short_message, validity)
+        self.queries = Queries(self.store, self.recorder, self.receipts, clock, validity)
         self.bind_guard = BindGuard(cfg.bind_protection, cfg.uniform_bind_errors, self.stats, clock, self.audit)
         self.binds = Binds(cfg.system_id, self.accounts, self.decider, self.stats, clock, self.audit,
                            self.bind_guard)

@@ -1,9 +1,10 @@
 """Submits: a submit_sm, data_sm or submit_multi in, the decider's Outcome, an accepted Message.
 
 Owns: message ids and the Message of each submit (the Submission the decider sees, kept as the
-stored message when accepted), refusing what is not a valid message, the submit counters.
-Not here: when and how the response goes out (answers.py), the final state and receipts
-(receipts.py), the rows (recorder.py), fault draws (the Decider: faults/pipeline.py).
+stored message when accepted), refusing what is not a valid message (a bad schedule_delivery_time or
+validity_period too: the rules are validity.py's), the submit counters. Not here: when and how the
+response goes out (answers.py), the final state and receipts (receipts.py), the rows (recorder.py),
+fault draws (the Decider: faults/pipeline.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .receipts import Receipts
 from .recorder import Recorder
 from .stats import CarrierStats
 from .supervisor import Supervisor
+from .validity import Validity
 
 _IMMEDIATE = Outcome(response_delay=0.0)
 _UDHI = int(EsmClass.UDHI)
@@ -39,7 +41,7 @@ class Submits:
     def __init__(self, decider: Decider, store: MessageStore, new_message_id: MessageIdAllocator,
                  recorder: Recorder, answers: Answers, receipts: Receipts, stats: CarrierStats,
                  supervisor: Supervisor, clock: Callable[[], float],
-                 long_short_message: str = "accept") -> None:
+                 long_short_message: str = "accept", validity: Validity | None = None) -> None:
         self.decider = decider
         self.store = store
         self.new_message_id = new_message_id
@@ -51,6 +53,7 @@ class Submits:
         self.clock = clock
         self.accept_long = long_short_message == "accept"  # else a short_message over one segment: RINVMSGLEN
         self.submissions = 0  # the index of the next submission: the seed's stream position
+        self.validity = validity or Validity()
 
     def on_submit_sm(self, conn: SmscConnection, pdu: Any) -> None:
         self._submit_one(conn, pdu, pdu.destination_addr)
@@ -65,9 +68,9 @@ class Submits:
             self._refuse(conn, pdu, S.ESME_RINVSRCADR if len(source) > MAX_ADDRESS else S.ESME_RINVDSTADR,
                          destination)
             return
-        self._submit_one(conn, pdu, destination)
+        self._submit_one(conn, pdu, destination, True)
 
-    def _submit_one(self, conn: SmscConnection, pdu: Any, destination: str) -> None:
+    def _submit_one(self, conn: SmscConnection, pdu: Any, destination: str, data_sm: bool = False) -> None:
         account = conn.account
         self.stats.submits += 1
         if not destination:
@@ -78,13 +81,19 @@ class Submits:
             self._refuse(conn, pdu, status, destination)
             return
         now = self.clock()
+        wall = time.time()
+        start, expires, status = self._times(pdu, now, wall, data_sm)
+        if status:
+            self._refuse(conn, pdu, status, destination)
+            return
         index = self.submissions
         self.submissions = index + 1
         assert account is not None
         link = conn.link
         message = Message(account.config.system_id, conn.id, pdu.source_addr, destination, pdu.data_coding,
                           pdu.esm_class, body, segments, pdu.registered_delivery, index, link, _sar(pdu.tlvs),
-                          now, time.time())  # fmt: skip
+                          now, wall)  # fmt: skip
+        message.start_at, message.expires_at = start, expires
         if link is not None:
             link.pdus = conn.session.pdus_received
         try:  # free unless it raises (CPython 3.11's zero-cost exceptions)
@@ -113,6 +122,11 @@ class Submits:
             self._refuse(conn, pdu, status)
             return
         now = self.clock()
+        wall = time.time()
+        start, expires, status = self._times(pdu, now, wall)
+        if status:
+            self._refuse(conn, pdu, status)
+            return
         message_id = self.new_message_id()
         unsuccess: list[SmeAddress] = []
         accepted: list[Message] = []
@@ -120,7 +134,6 @@ class Submits:
         recorder = self.recorder
         slowest = 0.0
         respond, link_action, link_status = True, "", 0  # link faults of any destination act on the one response
-        wall = time.time()
         if conn.link is not None:
             conn.link.pdus = conn.session.pdus_received
         for dest in pdu.dest_address:
@@ -137,6 +150,7 @@ class Submits:
             message = Message(account.config.system_id, conn.id, pdu.source_addr, dest.addr, pdu.data_coding,
                               pdu.esm_class, body, segments, pdu.registered_delivery, index, conn.link, None,
                               now, wall)  # fmt: skip
+            message.start_at, message.expires_at = start, expires
             try:
                 outcome = self.decider.decide(message, now)
             except Exception as exc:  # noqa: BLE001 - a broken fault must not leave the submit unanswered
@@ -167,6 +181,16 @@ class Submits:
         self.answers.answer(conn, pdu.response(message_id=message_id, unsuccess_sme=unsuccess), timing, last, accepted)
         for message in accepted:
             self.receipts.start(message, now)
+
+    def _times(self, pdu: Any, now: float, wall: float, data_sm: bool = False) -> tuple[float, float, int]:
+        """(start, expires, status) of a submit: validity.py's rules on its schedule_delivery_time and
+        validity_period, or on a data_sm's qos_time_to_live."""
+        if not data_sm:
+            return self.validity.times(pdu.schedule_delivery_time, pdu.validity_period, now, wall)
+        ttl = pdu.tlvs.get(Tag.qos_time_to_live) if pdu.tlvs else None
+        if ttl is None:
+            return self.validity.times("", "", now, wall)
+        return self.validity.time_to_live(int.from_bytes(ttl, "big"), now)
 
     def _refuse(self, conn: SmscConnection, pdu: Any, status: int, destination: str = "") -> None:
         """Refuse a request that is not a valid message (no destination, two bodies, ...)."""

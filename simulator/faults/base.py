@@ -69,7 +69,7 @@ class FaultEnv:
 
     seed: int
     receipt_delay: float  # the carrier's default, seconds
-    scenario: Any = None  # the Scenario the pipeline plays (kept for callers that pass it; no fault reads it)
+    scenario: Any = None  # the Scenario played (the expectation's walk reads its carrier settings)
     started_wall: float = field(default_factory=time.time)  # Unix time at scenario time 0 (set by start())
     started_at: float = 0.0  # the pipeline clock at scenario time 0 (LinkStats.opened_at is on that clock)
 

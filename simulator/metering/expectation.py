@@ -28,7 +28,9 @@ from simulator.faults.analytic import Effect, Track, after
 from simulator.faults.base import Fault, FaultEnv, FaultStage
 from simulator.faults.sections.blacklist import Blacklist
 from simulator.faults.sections.number_plan import NumberPlan
-from simulator.scenario import DEFAULT_TRAFFIC_GROUP, NumberGroup, ScenarioError, normalize_number
+from simulator.scenario import (DEFAULT_TRAFFIC_GROUP, NumberGroup, ScenarioError, duration_seconds,
+                                normalize_number)
+from simulator.scenario.base import MAX_DELAY_MS
 
 from .intervals import Method, binomial_interval
 
@@ -115,6 +117,10 @@ class _Analysis:
     def run(self) -> Expectation | NotAnalytic:
         dist: dict[Track, float] = {Track("delivered", "", False, True): 1.0}
         self._sections()
+        validity = self.scenario.carrier.default_validity
+        if duration_seconds(validity) < MAX_DELAY_MS / 1000:  # shorter than a latency may make a receipt
+            self.assume(f"no final state is due later than carrier.default_validity ({validity}) after its"
+                        " submit (one that is ends EXPIRED, a definite failure not counted here)")
         faults = sorted(
             (self._fault(spec) for spec in self.scenario.faults if self._applies(spec)),
             key=lambda fault: fault.stage,

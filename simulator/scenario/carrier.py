@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import MAX_COUNT, MAX_DELAY_MS, MAX_RATE, MAX_SECONDS, MAX_SEED, CString, Model, Status
+from .base import (MAX_COUNT, MAX_DELAY_MS, MAX_RATE, MAX_SECONDS, MAX_SEED, CString, Duration, Model, Status,
+                   duration_seconds)
 
 BindType = Literal["transmitter", "receiver", "transceiver"]
 
@@ -95,6 +96,11 @@ class Carrier(Model):
     uniform_bind_errors: bool = Field(default=False, strict=True,
                                       description="answer ESME_RBINDFAIL to every refused bind")
     bind_protection: BindProtection = Field(default_factory=BindProtection)
+    default_validity: Duration = Field(
+        default="48h", description="how long a message may wait for delivery when the ESME gives no"
+                                   " validity_period (then it ends EXPIRED)")
+    max_validity: Duration = Field(
+        default="168h", description="the longest validity: a longer validity_period is clipped to it")
 
     @field_validator("listen", "control")
     @classmethod
@@ -112,6 +118,14 @@ class Carrier(Model):
         dupes = sorted({s for s in seen if seen.count(s) > 1})
         if dupes:
             raise ValueError(f"system_id must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _validity_within_its_maximum(self) -> "Carrier":
+        if duration_seconds(self.default_validity) > duration_seconds(self.max_validity):
+            raise ValueError("default_validity must not be longer than max_validity")
+        if duration_seconds(self.default_validity) <= 0:
+            raise ValueError("default_validity must be longer than 0")
         return self
 
     @property

@@ -11,8 +11,10 @@ Modes, during the window:
   reject_submits  submits get `submit_status` (ESME_RSYSERR)
   hold_receipts   submits are accepted; no final state (so no receipt) before the window ends
 Refused submits are excluded "pre_notified_maintenance" when `pre_notified`, else definite
-failures "maintenance". Holding receipts does not change a message's SLA class. `probability`
-is the share of submits in the window that are hit; binds and links are always refused/dropped.
+failures "maintenance". Holding receipts does not change a message's SLA class, unless it holds
+them past their validity (carrier.default_validity): they end EXPIRED then (carrier/receipts.py).
+`probability` is the share of submits in the window that are hit; binds and links are always
+refused/dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BeforeValidator, Field, field_validator, model_validator
 
+from simulator.scenario import duration_seconds
 from simulator.smpp.constants import CommandStatus
 
 from ..analytic import Effect, Walk
@@ -132,7 +135,13 @@ class Maintenance(Fault):
 
     def expected(self, walk: Walk) -> Effect | None:
         if self.spec.mode == "hold_receipts":
-            walk.assume(f"maintenance {self.name!r} holds receipts only (no class changes)")
+            scenario = self.env.scenario  # the carrier's default validity (carrier/validity.py)
+            validity = math.inf if scenario is None else duration_seconds(scenario.carrier.default_validity)
+            if self.spec.duration < validity:
+                walk.assume(f"maintenance {self.name!r} holds receipts only (no class changes)")
+            else:  # held past their validity, messages end EXPIRED: definite failures
+                walk.time_dependent(self.name, "a window holding receipts past carrier.default_validity",
+                                    SlaClass.DEFINITE_FAILURE.value)
         else:
             what = f"a maintenance window ({self.spec.mode})"
             walk.time_dependent(self.name, what, self.verdict.sla_class.value)
