@@ -23,19 +23,16 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from simulator.smpp.coding import CodingError, decode_text, parse_udh
-from simulator.smpp.constants import EsmClass
 
 from ..base import FaultEnv, FaultStage, SectionFault
 from ..outcome import Outcome, Submission
 from ..registry import scenario_section
 from .sending_rules import MAX_OPEN_MESSAGES
-from .templates import DEFAULT_CATEGORY, AccountPolicy
+from .templates import DEFAULT_CATEGORY, AccountPolicy, text_and_part
 
 if TYPE_CHECKING:
     from simulator.scenario import Scenario, Template
 
-_UDHI = int(EsmClass.UDHI)
 
 
 def declared_templates(scenario: Scenario) -> list[Template]:
@@ -65,22 +62,7 @@ class Categories(SectionFault):
     def apply(self, submission: Submission, outcome: Outcome, now: float) -> bool:
         if outcome.settled or outcome.category:
             return False
-        body = submission.body
-        concat = None
-        if submission.esm_class & _UDHI:
-            try:
-                concat, body = parse_udh(body)
-            except CodingError:
-                pass
-        try:
-            text = decode_text(body, submission.data_coding)
-        except CodingError:
-            text = body.decode("latin-1")
-        part = None
-        if concat is not None and concat.total > 1:
-            part = (concat.ref, concat.total, concat.seq)
-        elif submission.sar is not None and submission.sar[1] > 1 and 1 <= submission.sar[2] <= submission.sar[1]:
-            part = submission.sar
+        text, part = text_and_part(submission)
         if part is None:
             category = self.policy.judge(text)[1]
         else:

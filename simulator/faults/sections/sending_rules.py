@@ -13,20 +13,17 @@ import unicodedata
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from simulator.smpp.coding import CodingError, decode_text, parse_udh
-from simulator.smpp.constants import EsmClass
 
 from ..base import FaultEnv, FaultStage, SectionFault
 from ..outcome import Outcome, SlaClass, Submission, Verdict
 from ..registry import scenario_section
-from .templates import DEFAULT_CATEGORY, AccountPolicy
+from .templates import DEFAULT_CATEGORY, AccountPolicy, text_and_part
 
 if TYPE_CHECKING:
     from simulator.scenario import ContentFilter, Rules, Scenario
 
 MAX_OPEN_MESSAGES = 65_536  # partial UDH-concatenated messages whose verdict is remembered
 ILLEGAL_CONTENT = "illegal_content"
-_UDHI = int(EsmClass.UDHI)  # a plain int: `int & IntFlag` costs a microsecond on the hot path
 
 
 def fold(text: str) -> str:
@@ -135,23 +132,9 @@ class SendingRules(SectionFault):
         content = self.content
         if policy is None and content is None:
             return False
-        # the text as Submission.text gives it, without parsing the UDH twice
-        body = submission.body
-        concat = None
-        if submission.esm_class & _UDHI:
-            try:
-                concat, body = parse_udh(body)
-            except CodingError:
-                pass
-        try:
-            text = decode_text(body, submission.data_coding)
-        except CodingError:
-            text = body.decode("latin-1")
-        if concat is not None and concat.total > 1:
-            return self._on_part(submission, outcome, text, concat.ref, concat.total, concat.seq, policy)
-        sar = submission.sar
-        if sar is not None and sar[1] > 1 and 1 <= sar[2] <= sar[1]:
-            return self._on_part(submission, outcome, text, sar[0], sar[1], sar[2], policy)
+        text, part = text_and_part(submission)
+        if part is not None:
+            return self._on_part(submission, outcome, text, *part, policy)
         if policy is not None:
             reason, category = policy.judge(text)
             if reason:
