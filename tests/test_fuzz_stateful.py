@@ -450,7 +450,11 @@ class CarrierMachine(RuleBasedStateMachine):
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="fuzz-ledger-"))
         self.ledger_path = self.tmp / "ledger.sqlite"
-        scenario = Scenario(name="fuzz", carrier=carrier(accounts=[
+        # response_timeout_s: the well-behaved client answers a deliver_sm only when the machine pumps
+        # its socket (between steps, seconds apart on a loaded machine); with the test's 0.5 s the
+        # carrier would rightly send an unanswered receipt again (at-least-once), and the
+        # exactly-once check would fail on a retry, not a bug (seen once under CI load).
+        scenario = Scenario(name="fuzz", carrier=carrier(response_timeout_s=60, accounts=[
             Account(system_id=GOOD, password=GOOD_PW, max_binds=2),
             Account(system_id=FUZZ, password=FUZZ_PW, max_binds=MAX_LINKS + 2)]))
         ledger = LedgerWriter(self.ledger_path, run_id="fuzz", durability="commit")
