@@ -260,7 +260,7 @@ def count_segments(data: bytes, data_coding: int, *, part: bool = False) -> int:
     GSM 03.38 DCS groups (0xC0-0xFF) follow the alphabet they name. A coding this module cannot
     decode is sent as 8-bit data, so its octets count; this never raises.
     """
-    if part:
+    if part or (data_coding == 0 and len(data) <= 160):  # the usual submit: GSM octets are its septets
         return 1
     try:
         alphabet = alphabet_of(data_coding)
