@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from simulator.control.core import ControlError, check_actor
 from simulator.control.http import ControlServer
 from simulator.esme import Esme
 from simulator.events.publisher import EventPublisher
@@ -55,7 +56,7 @@ class MqttCaller:
     async def __aexit__(self, *exc) -> None:
         await self.replies.__aexit__(*exc)
 
-    async def call(self, path: str, raw: bytes) -> dict[str, Any]:
+    async def call(self, path: str, raw: bytes, actor: str = "tester") -> dict[str, Any]:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
@@ -64,7 +65,7 @@ class MqttCaller:
         properties = Properties(PacketTypes.PUBLISH)
         properties.ResponseTopic = "caller/replies"
         properties.CorrelationData = correlation
-        properties.UserProperty = [("actor", "tester")]
+        properties.UserProperty = [("actor", actor)]
         await self.replies.client.publish(f"{self.prefix}/{self.node}/control/{path}", raw, qos=1,
                                           properties=properties)
         mine = lambda: [m for m in self.replies.messages if m.properties.CorrelationData == correlation]  # noqa: E731
@@ -285,3 +286,29 @@ async def test_a_publisher_task_that_fails_is_logged_once_restarted_and_reported
         tracebacks = [r for r in caplog.records if r.exc_info and what in str(r.exc_info[1])]
         assert len(tracebacks) == 1, [r.getMessage() for r in caplog.records]  # once, with its traceback
     assert smsc.health() == {"status": "ok"}  # a stopped publisher no longer speaks for the carrier
+
+
+async def test_an_actor_too_long_is_refused_over_both_before_anything_changes(two_carriers):
+    """Who asked goes into the audit trail of every change: a 200-character actor is refused (400,
+    field actor) over HTTP and MQTT alike, and the fault is not added."""
+    base, caller, over_http, over_mqtt = two_carriers
+    actor = "x" * 200
+    code, body = await asyncio.to_thread(http, "PUT", f"{base}/faults/outage", raw_of(OUTAGE), actor)
+    reply = await caller.call("faults/outage", raw_of(OUTAGE), actor=actor)
+    assert (code, body) == (400, {"error": "actor: at most 128 printable characters", "field": "actor"})
+    assert outcome_of_mqtt(reply, "fault") == (False, body)
+    assert "outage" not in {f["name"] for f in over_http.faults()} | {f["name"] for f in over_mqtt.faults()}
+    code, _ = await asyncio.to_thread(http, "PUT", f"{base}/faults/outage", raw_of(OUTAGE), "x" * 128)
+    assert code == 200  # 128 is allowed
+
+
+@pytest.mark.parametrize("actor", ["tab\there", "nul\x00", "x" * 129, ""])
+def test_the_core_refuses_an_actor_it_cannot_audit(actor):
+    """Control characters (which MQTT brokers refuse in user properties and HTTP in headers, so only
+    the core can be shown them) and more than 128 characters; an empty actor is printable and kept."""
+    if actor == "":
+        assert check_actor(actor) == ""
+        return
+    with pytest.raises(ControlError) as refused:
+        check_actor(actor)
+    assert (refused.value.code, refused.value.field) == (400, "actor")

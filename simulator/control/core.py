@@ -99,6 +99,17 @@ def check_fault_changes(changes: dict[str, Any] | None) -> dict[str, Any]:
     return changes
 
 
+MAX_ACTOR = 128  # characters: who asked, as the audit trail keeps it
+
+
+def check_actor(actor: str) -> str:
+    """The actor a transport names (X-Actor header, MQTT user property) goes into the audit trail of
+    every change: at most MAX_ACTOR printable characters, refused before anything runs."""
+    if len(actor) > MAX_ACTOR or not actor.isprintable():
+        raise ControlError(400, f"actor: at most {MAX_ACTOR} printable characters", field="actor")
+    return actor
+
+
 def check_fault_name(name: str) -> str:
     if not name or "/" in name:
         raise ControlError(400, f"bad fault name {name!r}")
@@ -125,6 +136,7 @@ class ControlCore:
     def call(self, op: Operation, call: Call) -> Reply:
         """Carry out `op`. A bug (any other exception) is reported to the carrier's supervisor, once
         with its traceback, and answered ControlError(500): a request never takes its transport down."""
+        check_actor(call.actor)
         try:
             return op.run(self, call)
         except ControlError:
