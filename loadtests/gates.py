@@ -234,8 +234,12 @@ def load_tally(path: Path) -> Tally:
     return Tally.load(path) if path.exists() else Tally()
 
 
-def check(settings: RunSettings, artifacts: RunArtifacts) -> tuple[list[Gate], dict[str, Any]]:
+def check(settings: RunSettings, artifacts: RunArtifacts,
+          submitting_s: float | None = None) -> tuple[list[Gate], dict[str, Any]]:
+    """The run's gates and facts. Rates are over the planned duration, or over `submitting_s` when
+    the load was cut short (a signal): the planned 20 s of a run stopped at 5 s would understate them."""
     scenario = settings.scenario
+    duration = settings.duration if submitting_s is None else min(settings.duration, submitting_s)
     tally = load_tally(artifacts.tally)
     rec = None
     if artifacts.ledger.exists():
@@ -255,7 +259,7 @@ def check(settings: RunSettings, artifacts: RunArtifacts) -> tuple[list[Gate], d
         gates.append(sample)
     gates.append(load_errors_gate(tally))
     gates += rate_gates(scenario, figures)
-    gates += traffic_gates(scenario, tally, settings.duration, p99)
+    gates += traffic_gates(scenario, tally, duration, p99)
     if scenario.gates.reconcile == "exact" and rec is not None:
         gates.append(reconcile_gate(rec))
     facts = {
@@ -266,7 +270,7 @@ def check(settings: RunSettings, artifacts: RunArtifacts) -> tuple[list[Gate], d
         "left_out": figures.left_out,
         "submitted": tally.submitted,
         "submits_seen_by_client": dict(tally.submits),
-        "submits_per_second": tally.submitted / settings.duration if settings.duration else None,
+        "submits_per_second": tally.submitted / duration if duration else None,
         "p99_submit_ms": p99,
         "receipts_seen_by_client": dict(tally.receipts),
         "duplicate_receipts_seen": sum(v - 1 for v in tally.receipt_ids.values() if v > 1),

@@ -222,13 +222,16 @@ class _Run:
         (it writes its tally), stop the simulator, and write every report marked interrupted."""
         _say(self.console, f"{self.signals.name}: stopping the load (a second Ctrl-C or SIGTERM kills "
                            f"everything at once)")
+        submitting_s = None
         if self.load is not None:
+            submitting_s = time.monotonic() - self.load.started  # Locust's start to the signal
             self.drain(self.load)
             self.load.stop()
         if self.sim is not None:
             self.sim.stop()
         self.reporting = True
-        evaluate_run(self.settings, self.artifacts, self.console, interrupted=True, started=self.started)
+        evaluate_run(self.settings, self.artifacts, self.console, interrupted=True, started=self.started,
+                     submitting_s=submitting_s)
         return EXIT_INTERRUPTED
 
     def drain(self, load: Load) -> None:

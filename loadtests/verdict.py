@@ -97,10 +97,12 @@ def gates_table(name: str, gates: list[Gate]) -> Table:
 
 
 def evaluate_run(settings: RunSettings, artifacts: RunArtifacts, console: Console, *, interrupted: bool = False,
-                 load_failure: str | None = None, started: float | None = None) -> int:
+                 load_failure: str | None = None, started: float | None = None,
+                 submitting_s: float | None = None) -> int:
     """Meter the ledger, check the gates, write every report; returns the run's exit code:
     130 interrupted, 4 the load generator failed (or a user raised), 1 a gate failed, else 0.
-    The verdict line is the last thing printed."""
+    `submitting_s`: how long the users submitted when a signal cut the load short (the rates are
+    over that, not over the planned duration). The verdict line is the last thing printed."""
     from simulator.metering.html import render_html
     from simulator.metering.sources import report_from_ledgers
     from simulator.metering.text import render
@@ -120,7 +122,7 @@ def evaluate_run(settings: RunSettings, artifacts: RunArtifacts, console: Consol
     else:
         console.print("[yellow]no ledger (external SMSC or the simulator never started): no SLA report; "
                       "the gates use the client's receipts[/]")
-    gates, facts = check(settings, artifacts)
+    gates, facts = check(settings, artifacts, submitting_s)
     code = exit_code(gates, interrupted=interrupted, load_failed=load_failure is not None)
     line = verdict_line(settings.scenario.name, gates, facts, interrupted=interrupted, load_failure=load_failure,
                         elapsed=elapsed)
