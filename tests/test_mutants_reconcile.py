@@ -17,7 +17,7 @@ from .ledger_rows import delivery, final, message, write_ledger
 THROTTLED = 0x58
 
 
-def reconciled(tmp_path, t: Tally, messages, finals=(), deliveries=(), faults=frozenset()) -> Reconciliation:
+def reconciled(tmp_path, t: Tally, messages, finals=(), deliveries=(), faults=frozenset()) -> TallyReconciliation:
     path = write_ledger(tmp_path / "ledger.sqlite", messages, finals, deliveries)
     with LedgerReader(path) as reader:
         return reconcile_tally(t, reader, set(faults))

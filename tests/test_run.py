@@ -15,7 +15,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from loadtests.plan import default_min_sends, seconds
+from loadtests.plan import default_min_sends
 from simulator.ledger.reader import LedgerReader
 from simulator.metering.expectation import analyse_expectation
 from simulator.metering.intervals import binomial_interval

@@ -32,15 +32,15 @@ class Validity:
         if not schedule and not validity:  # the usual submit: no time given
             return now, now + self.default, 0
         try:
-            scheduled = parse_time(schedule, wall)
+            scheduled = _on_clock(schedule, now, wall)
         except SmppTimeError:
             return now, now, S.ESME_RINVSCHED
-        start = now if scheduled is None else max(now, now + (scheduled - wall))
+        start = now if scheduled is None else max(now, scheduled)
         try:
-            ends = parse_time(validity, wall)
+            ends = _on_clock(validity, now, wall)
         except SmppTimeError:
             return start, start, S.ESME_RINVEXPIRY
-        return self._clipped(start, None if ends is None else now + (ends - wall))
+        return self._clipped(start, ends)
 
     def time_to_live(self, seconds: int, now: float) -> tuple[float, float, int]:
         """(start, expires, status) of a data_sm with a qos_time_to_live TLV."""
@@ -51,20 +51,18 @@ class Validity:
     def replaced(self, schedule: str, validity: str, start: float, expires: float, now: float,
                  wall: float) -> tuple[float, float, int]:
         """(start, expires, status) after a replace_sm: an empty field keeps the message's value."""
-        if schedule:
-            try:
-                scheduled = parse_time(schedule, wall)
-            except SmppTimeError:
-                return start, expires, S.ESME_RINVSCHED
-            assert scheduled is not None
-            start = max(now, now + (scheduled - wall))
-        if validity:
-            try:
-                ends = parse_time(validity, wall)
-            except SmppTimeError:
-                return start, expires, S.ESME_RINVEXPIRY
-            assert ends is not None
-            return self._clipped(start, now + (ends - wall))
+        try:
+            scheduled = _on_clock(schedule, now, wall)
+        except SmppTimeError:
+            return start, expires, S.ESME_RINVSCHED
+        if scheduled is not None:
+            start = max(now, scheduled)
+        try:
+            ends = _on_clock(validity, now, wall)
+        except SmppTimeError:
+            return start, expires, S.ESME_RINVEXPIRY
+        if ends is not None:
+            return self._clipped(start, ends)
         if expires <= start:  # a new schedule past the validity the message has
             return start, expires, S.ESME_RINVSCHED
         return start, expires, 0
@@ -75,3 +73,10 @@ class Validity:
         if expires <= start:
             return start, expires, S.ESME_RINVEXPIRY
         return start, min(expires, start + self.maximum), 0
+
+
+def _on_clock(field: str, now: float, wall: float) -> float | None:
+    """An SMPP time field as a point on the carrier's clock (`now` and `wall` are the same instant);
+    None when the field is empty. Raises SmppTimeError for a value that is not an SMPP time."""
+    at = parse_time(field, wall)
+    return None if at is None else now + (at - wall)
